@@ -1,0 +1,33 @@
+"""batchrelay's producer SDK: describe work items, submit them to Redis, read their results."""
+
+from producers.errors import (
+    BatchrelayError,
+    InvalidItem,
+    InvalidSignature,
+    ItemNotFound,
+    QueueFull,
+    Rejection,
+    WaitTimeout,
+)
+from producers.models import Callback, Endpoint, WorkItem
+from producers.producer import ItemStatus, Producer, SubmitReport
+from producers.settings import Settings
+from producers.signing import verify_signature
+
+__all__ = [
+    "BatchrelayError",
+    "Callback",
+    "Endpoint",
+    "InvalidItem",
+    "InvalidSignature",
+    "ItemNotFound",
+    "ItemStatus",
+    "Producer",
+    "QueueFull",
+    "Rejection",
+    "Settings",
+    "SubmitReport",
+    "WaitTimeout",
+    "WorkItem",
+    "verify_signature",
+]

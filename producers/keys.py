@@ -1,0 +1,142 @@
+"""Every Redis key name batchrelay uses, from one namespace() helper.
+
+Keys of one partition share the hash tag ``{ptag}`` so a Redis Cluster keeps them in one slot
+and every Lua script touches a single slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def partition_tag(endpoint: str, model: str) -> str:
+    """A short stable tag for an (endpoint, model) partition."""
+    return hashlib.sha1(f"{endpoint}\n{model}".encode()).hexdigest()[:12]
+
+
+def batch_partition(batch_id: str) -> str:
+    """The partition tag embedded in one of our batch ids (``brb-<ptag>-<hex>``)."""
+    parts = batch_id.split("-")
+    if len(parts) != 3 or parts[0] != "brb" or len(parts[1]) != 12:
+        raise ValueError(f"not a batchrelay batch id: {batch_id!r}")
+    return parts[1]
+
+
+@dataclass(frozen=True)
+class PartitionKeys:
+    """Key names of one partition; every one carries the partition's hash tag."""
+
+    prefix: str
+
+    @property
+    def queue(self) -> str:
+        """LIST of item ids ready to pack, oldest first."""
+        return f"{self.prefix}:queue"
+
+    @property
+    def delayed(self) -> str:
+        """ZSET of item ids waiting out a retry backoff, scored by when they are due."""
+        return f"{self.prefix}:delayed"
+
+    @property
+    def counts(self) -> str:
+        """HASH of item counts by state, and token/usage totals."""
+        return f"{self.prefix}:counts"
+
+    @property
+    def meta(self) -> str:
+        """HASH describing the partition: endpoint, model, backoff, tokens in flight."""
+        return f"{self.prefix}:meta"
+
+    @property
+    def batches(self) -> str:
+        """ZSET of every batch id of the partition, scored by creation time."""
+        return f"{self.prefix}:batches"
+
+    @property
+    def live(self) -> str:
+        """SET of batch ids submitted to OpenAI and not yet terminal."""
+        return f"{self.prefix}:live"
+
+    @property
+    def leases(self) -> str:
+        """ZSET of batch ids in a worker-owned stage, scored by lease deadline."""
+        return f"{self.prefix}:leases"
+
+    @property
+    def dead(self) -> str:
+        """ZSET of dead-lettered item ids, scored by time of death."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def undelivered(self) -> str:
+        """ZSET of finished item ids awaiting delivery, scored by when to (re)try."""
+        return f"{self.prefix}:undelivered"
+
+    @property
+    def pack_lock(self) -> str:
+        return f"{self.prefix}:lock:pack"
+
+    @property
+    def item_prefix(self) -> str:
+        return f"{self.prefix}:item:"
+
+    def item(self, item_id: str) -> str:
+        """HASH of one item: its request line, state, attempts, callback, history."""
+        return f"{self.prefix}:item:{item_id}"
+
+    def result(self, item_id: str) -> str:
+        """STRING holding the item's latest result JSON, with a TTL."""
+        return f"{self.prefix}:result:{item_id}"
+
+    def notify(self, item_id: str) -> str:
+        """LIST pushed once the item has a result, to wake Producer.wait()."""
+        return f"{self.prefix}:notify:{item_id}"
+
+    def batch(self, batch_id: str) -> str:
+        """HASH of one of our batches."""
+        return f"{self.prefix}:batch:{batch_id}"
+
+    def members(self, batch_id: str) -> str:
+        """LIST of a batch's item ids, in file line order."""
+        return f"{self.prefix}:members:{batch_id}"
+
+    def batch_lock(self, batch_id: str) -> str:
+        return f"{self.prefix}:lock:batch:{batch_id}"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names of one batchrelay namespace."""
+
+    ns: str = "br"
+
+    def namespace(self, *parts: str) -> str:
+        """The key name of ``parts`` in this namespace."""
+        return ":".join((self.ns, *parts))
+
+    def partition(self, ptag: str) -> PartitionKeys:
+        return PartitionKeys(self.namespace("{" + ptag + "}"))
+
+    @property
+    def partitions(self) -> str:
+        """HASH ptag -> JSON {endpoint, model} of every partition ever used."""
+        return self.namespace("partitions")
+
+    @property
+    def tick_lock(self) -> str:
+        return self.namespace("lock", "tick")
+
+    @property
+    def poll_lock(self) -> str:
+        return self.namespace("lock", "poll")
+
+    @property
+    def housekeeping_lock(self) -> str:
+        return self.namespace("lock", "housekeeping")
+
+    @property
+    def events(self) -> str:
+        """STREAM of notable events (stuck batches, dead letters) for ops, capped."""
+        return self.namespace("events")

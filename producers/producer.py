@@ -1,0 +1,208 @@
+"""The producer SDK: submit work items to Redis and read their results. Needs no Celery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis import Redis
+
+from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
+from producers.keys import Keys, PartitionKeys, partition_tag
+from producers.models import PreparedItem, WorkItem, prepare
+from producers.scripts import Scripts
+from producers.settings import Settings
+
+SUBMIT_CHUNK = 1000
+CHUNKS_PER_ROUND_TRIP = 8
+
+
+@dataclass
+class SubmitReport:
+    """What submit_many did with each item: stored, already known, refused, or over the limit."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    queue_full: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.queue_full
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """An item's state as stored in Redis."""
+
+    id: str
+    state: str
+    attempt: int
+    batch_id: str | None
+    outcome: str | None
+    code: str | None
+    message: str | None
+    history: str
+    timestamps: dict[str, float]
+    partition: str
+
+
+class Producer:
+    """Submits work items and reads their results; one per process is plenty (thread-safe)."""
+
+    def __init__(self, redis: Redis, settings: Settings | None = None) -> None:
+        self.redis = redis
+        self.settings = settings or Settings()
+        self.keys = Keys(self.settings.namespace)
+        self.scripts = Scripts(redis)
+        self._known_partitions: set[str] = set()
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
+        """A producer for the Redis at ``url`` (default: BATCHRELAY_REDIS_URL)."""
+        config = Settings(**settings) if url is None else Settings.from_dsn(url, **settings)
+        return cls(Redis.from_url(config.redis_url), config)
+
+    def close(self) -> None:
+        self.redis.close()
+
+    # -- submitting -------------------------------------------------------------------------
+
+    def submit(self, item: WorkItem | dict[str, Any]) -> str:
+        """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
+        report = self._store([prepare(item, None, self.settings.item_byte_limit())])
+        if report.queue_full:
+            raise QueueFull(self._ptag_of(item), self.settings.max_queued, report.queue_full)
+        return (report.accepted or report.duplicates)[0]
+
+    def submit_many(
+        self, items: Iterable[WorkItem | dict[str, Any]], *, strict: bool = False
+    ) -> SubmitReport:
+        """Store many items, pipelined; a bad item is reported and never blocks the others.
+
+        With ``strict=True`` any invalid item raises InvalidItem and nothing is stored.
+        """
+        prepared: list[PreparedItem] = []
+        rejected: list[Rejection] = []
+        limit = self.settings.item_byte_limit()
+        for index, raw in enumerate(items):
+            try:
+                prepared.append(prepare(raw, index, limit))
+            except InvalidItem as error:
+                rejected.extend(error.rejections)
+        if strict and rejected:
+            raise InvalidItem(rejected)
+        report = self._store(prepared)
+        report.rejected = rejected
+        return report
+
+    def _ptag_of(self, item: WorkItem | dict[str, Any]) -> str:
+        parsed = item if isinstance(item, WorkItem) else WorkItem.model_validate(item)
+        return partition_tag(parsed.endpoint.value, parsed.model)
+
+    def _register(self, ptag: str, endpoint: str, model: str) -> None:
+        if ptag not in self._known_partitions:
+            info = orjson.dumps({"endpoint": endpoint, "model": model})
+            self.redis.hsetnx(self.keys.partitions, ptag, info)
+            self._known_partitions.add(ptag)
+
+    def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
+        by_partition: dict[str, list[PreparedItem]] = {}
+        for p in prepared:
+            ptag = partition_tag(p.item.endpoint.value, p.item.model)
+            by_partition.setdefault(ptag, []).append(p)
+        report = SubmitReport()
+        now = repr(time.time())
+        for ptag, group in by_partition.items():
+            self._register(ptag, group[0].item.endpoint.value, group[0].item.model)
+            pk = self.keys.partition(ptag)
+            chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
+            for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
+                round_trip = chunks[start : start + CHUNKS_PER_ROUND_TRIP]
+                pipe = self.redis.pipeline(transaction=False)
+                for chunk in round_trip:
+                    self._submit_chunk(pk, chunk, now, pipe)
+                for chunk, codes in zip(round_trip, pipe.execute(), strict=True):
+                    for p, code in zip(chunk, codes, strict=True):
+                        target = {1: report.accepted, 0: report.duplicates}.get(code, report.queue_full)
+                        target.append(p.item.id)
+        return report
+
+    def _submit_chunk(self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any) -> None:
+        args: list[Any] = [now, self.settings.max_queued, pk.item_prefix]
+        for p in chunk:
+            item = p.item
+            callback = item.callback.model_dump_json(exclude_defaults=True) if item.callback else ""
+            metadata = orjson.dumps(item.metadata) if item.metadata else ""
+            args += (item.id, p.line, callback, metadata, p.tokens, p.inputs)
+        self.scripts.run("submit", [pk.queue, pk.delayed, pk.counts], args, client=pipe)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def partitions(self) -> dict[str, dict[str, str]]:
+        """Every known partition: tag -> {endpoint, model}."""
+        raw = self.redis.hgetall(self.keys.partitions)
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    def locate(self, item_id: str) -> PartitionKeys:
+        """The keys of the partition holding ``item_id``; raise ItemNotFound."""
+        tags = list(self.partitions())
+        pipe = self.redis.pipeline(transaction=False)
+        for ptag in tags:
+            pipe.exists(self.keys.partition(ptag).item(item_id))
+        for ptag, found in zip(tags, pipe.execute(), strict=True):
+            if found:
+                return self.keys.partition(ptag)
+        raise ItemNotFound(item_id)
+
+    def status(self, item_id: str) -> ItemStatus:
+        """The item's current state, attempt, batch and last error; raise ItemNotFound."""
+        pk = self.locate(item_id)
+        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(pk.item(item_id)).items()}
+        stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t_")}
+        return ItemStatus(
+            id=item_id,
+            state=raw.get("st", "unknown"),
+            attempt=int(raw.get("att", "1")),
+            batch_id=raw.get("b"),
+            outcome=raw.get("out"),
+            code=raw.get("code"),
+            message=raw.get("msg"),
+            history=raw.get("hist", ""),
+            timestamps=dict(sorted(stamps.items(), key=lambda kv: kv[1])),
+            partition=pk.prefix,
+        )
+
+    def result(self, item_id: str) -> dict[str, Any] | None:
+        """The item's final result (succeeded or dead), or None while it has none."""
+        raw = self.redis.get(self.locate(item_id).result(item_id))
+        return None if raw is None else dict(orjson.loads(raw))
+
+    def wait(self, item_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the item has a final result and return it; raise WaitTimeout."""
+        pk = self.locate(item_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            raw = self.redis.get(pk.result(item_id))
+            if raw is not None:
+                return dict(orjson.loads(raw))
+            remaining = 0.0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and remaining <= 0:
+                raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
+            popped = self.redis.blpop([pk.notify(item_id)], timeout=remaining)
+            if popped is not None:
+                # Put the token back so every other waiter on this item wakes up too.
+                self.redis.rpush(pk.notify(item_id), b"1")
+                self.redis.expire(pk.notify(item_id), 300)
+
+    def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(id, result or None) for each id, pipelined."""
+        ids = list(item_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for item_id in ids:
+            pipe.get(self.locate(item_id).result(item_id))
+        for item_id, raw in zip(ids, pipe.execute(), strict=True):
+            yield item_id, None if raw is None else dict(orjson.loads(raw))

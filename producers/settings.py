@@ -1,0 +1,70 @@
+"""The one settings object, read from BATCHRELAY_* environment variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_MAX_REQUESTS = 50_000
+API_MAX_BYTES = 200 * 1024 * 1024
+API_MAX_EMBEDDING_INPUTS = 50_000
+
+
+class Settings(BaseSettings):
+    """Everything tunable; the OpenAI client reads OPENAI_API_KEY / OPENAI_BASE_URL itself."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHRELAY_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("br", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+
+    flush_after: float = Field(60.0, gt=0, description="flush a partition whose oldest item waited this long")
+    aggregate_interval: float = Field(1.0, gt=0)
+    poll_interval: float = Field(10.0, gt=0)
+    housekeeping_interval: float = Field(15.0, gt=0)
+    max_requests_per_batch: int = Field(API_MAX_REQUESTS, ge=1, le=API_MAX_REQUESTS)
+    max_batch_bytes: int = Field(API_MAX_BYTES, ge=1024, le=API_MAX_BYTES)
+    max_embedding_inputs: int = Field(API_MAX_EMBEDDING_INPUTS, ge=1, le=API_MAX_EMBEDDING_INPUTS)
+    max_item_bytes: int = Field(10 * 1024 * 1024, ge=256)
+    max_queued: int = Field(5_000_000, ge=1, description="queued items per partition before QueueFull")
+    token_budgets: dict[str, int] = Field(default_factory=dict)
+    completion_window: str = "24h"
+
+    max_attempts: int = Field(3, ge=1)
+    retry_backoff: float = Field(5.0, ge=0)
+    retry_backoff_max: float = Field(900.0, ge=0)
+    token_backoff: float = Field(60.0, ge=0)
+    token_backoff_max: float = Field(3600.0, ge=0)
+
+    lease_seconds: float = Field(300.0, gt=0, description="a claim older than this is presumed dead")
+    stuck_after: float = Field(3600.0, gt=0, description="report a batch validating/finalizing this long")
+    result_ttl: int = Field(7 * 86400, ge=60)
+    delivery_chunk: int = Field(500, ge=1)
+
+    webhook_secret: SecretStr | None = None
+    webhook_allow: list[str] = Field(default_factory=list)
+    webhook_timeout: float = Field(10.0, gt=0)
+    webhook_max_tries: int = Field(5, ge=1)
+    webhook_max_response_bytes: int = Field(64 * 1024, ge=0)
+
+    openai_timeout: float = Field(120.0, gt=0)
+    openai_max_retries: int = Field(4, ge=0)
+
+    log_json: bool = False
+    flower_basic_auth: SecretStr | None = None
+
+    @field_validator("max_item_bytes")
+    @classmethod
+    def _item_fits_batch(cls, value: int) -> int:
+        return min(value, API_MAX_BYTES)
+
+    @classmethod
+    def from_dsn(cls, redis_url: str, **overrides: Any) -> Settings:
+        """Settings from the environment, with this Redis URL and any overrides."""
+        return cls(redis_url=redis_url, **overrides)
+
+    def item_byte_limit(self) -> int:
+        """The largest request line an item may have so a batch file can hold it."""
+        return min(self.max_item_bytes, self.max_batch_bytes)

@@ -1,0 +1,11 @@
+"""The Celery app: ``celery -A worker.app worker`` and ``celery -A worker.app flower`` work."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from producers.settings import Settings
+from worker.config import celery_config
+
+app = Celery("batchrelay", include=["worker.tasks"])
+app.config_from_object(celery_config(Settings()))

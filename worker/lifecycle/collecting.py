@@ -1,0 +1,163 @@
+"""Collection: stream a finished batch's output and error files into per-item outcomes.
+
+Lines are joined to items by custom_id (order is not guaranteed). Items with no line are
+settled by the batch's status: expired and cancelled ones go back to the queue, a failed
+batch's validation errors dead-letter the items of their lines. Settling only touches items
+still in flight in this batch, so a collect resumed after a crash repeats nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from producers.settings import Settings
+from producers.status import BatchState
+from worker.lifecycle.dispatch import Dispatcher
+from worker.openai_api import BatchAPI
+from worker.outcomes import BadLine, parse_line
+from worker.store import Batch, Outcome, Store
+
+log = logging.getLogger("batchrelay.collecting")
+SETTLE_CHUNK = 1000
+COLLECTABLE = f"{BatchState.COMPLETED},{BatchState.FAILED},{BatchState.EXPIRED},{BatchState.CANCELLED}"
+
+
+@dataclass
+class CollectReport:
+    succeeded: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    bad_lines: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finished: list[str] = field(default_factory=list)
+
+    def add(self, counts: tuple[int, int, int, int]) -> None:
+        self.succeeded += counts[0]
+        self.retried += counts[1]
+        self.dead += counts[2]
+        self.skipped += counts[3]
+
+
+class Collector:
+    """Settles one batch; holds the chunk being built and what it has counted."""
+
+    def __init__(self, store: Store, batch: Batch, dispatcher: Dispatcher, settings: Settings) -> None:
+        self.store = store
+        self.batch = batch
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.report = CollectReport()
+        self._pending: list[Outcome] = []
+
+    def add(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= SETTLE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        counts = self.store.settle(self.batch, self._pending)
+        self.report.add(counts)
+        finished = [o.item_id for o in self._pending if o.kind in ("ok", "dead")]
+        self.report.finished += finished
+        self._pending = []
+        self.store.renew_lease(self.batch.id)
+        chunk = self.settings.delivery_chunk
+        for start in range(0, len(finished), chunk):
+            self.dispatcher.deliver(self.batch.partition, finished[start : start + chunk])
+
+    def read_file(self, lines: Iterable[bytes]) -> None:
+        for raw in lines:
+            try:
+                parsed = parse_line(raw)
+            except BadLine as error:
+                self.report.bad_lines += 1
+                log.warning("batch %s: skipping a bad output line: %s", self.batch.id, error)
+                continue
+            self.report.tokens_in += parsed.usage.get("input", 0)
+            self.report.tokens_out += parsed.usage.get("output", 0)
+            self.add(parsed.outcome)
+        self.flush()
+
+
+def line_errors(batch: Batch) -> dict[int, tuple[str, str]]:
+    """A failed batch's validation errors by 1-based line number."""
+    import orjson
+
+    raw = batch.get("errors")
+    out: dict[int, tuple[str, str]] = {}
+    for entry in orjson.loads(raw) if raw else []:
+        line = entry.get("line")
+        if isinstance(line, int):
+            out[line] = (str(entry.get("code") or "invalid"), str(entry.get("message") or ""))
+    return out
+
+
+def settle_unfinished(collector: Collector, batch: Batch, settings: Settings) -> None:
+    """Give every item that got no line its outcome from the batch's own status."""
+    state = batch.state
+    errors = line_errors(batch) if state == BatchState.FAILED else {}
+    batch_code = batch.get("error_code")
+    members = collector.store.members(batch.id) if errors else []
+    line_of = {item_id: n for n, item_id in enumerate(members, start=1)}
+    for chunk in collector.store.unsettled(batch.id):
+        for item_id in chunk:
+            if state == BatchState.EXPIRED:
+                collector.add(Outcome(item_id, "retry", code="batch_expired", message="batch expired"))
+            elif state == BatchState.CANCELLED:
+                collector.add(Outcome(item_id, "retry", code="batch_cancelled", message="batch cancelled"))
+            elif state == BatchState.FAILED and item_id in line_of and line_of[item_id] in errors:
+                code, message = errors[line_of[item_id]]
+                collector.add(Outcome(item_id, "dead", code=code, message=f"line {line_of[item_id]}: {message}"))
+            elif state == BatchState.FAILED and (errors or batch_code == "token_limit_exceeded"):
+                collector.add(Outcome(item_id, "requeue", code=batch_code or "batch_failed", message="requeued: batch failed for other lines"))
+            elif state == BatchState.FAILED:
+                collector.add(Outcome(item_id, "retry", code=batch_code or "batch_failed", message=batch.get("error_message")))
+            else:
+                collector.add(Outcome(item_id, "retry", code="missing_output", message="no output line for this item"))
+    collector.flush()
+
+
+def back_off_model(store: Store, settings: Settings, ptag: str) -> None:
+    """After token_limit_exceeded, stop packing this partition for a while (exponential)."""
+    strikes = int(float(store.meta(ptag).get("token_strikes") or 0)) + 1
+    delay = min(settings.token_backoff * 2 ** (strikes - 1), settings.token_backoff_max)
+    store.set_meta(ptag, token_strikes=strikes, backoff_until=time.time() + delay)
+    log.warning("partition %s: token_limit_exceeded, backing off %.0fs", ptag, delay)
+
+
+def collect(store: Store, api: BatchAPI, dispatcher: Dispatcher, settings: Settings, batch_id: str) -> CollectReport | None:
+    """Settle every item of a terminal batch. The caller holds the batch lock."""
+    batch = store.batch(batch_id)
+    if batch.state not in COLLECTABLE.split(","):
+        return None
+    collector = Collector(store, batch, dispatcher, settings)
+    for name in ("output_file_id", "error_file_id"):
+        file_id = batch.get(name)
+        if file_id:
+            collector.read_file(api.lines(file_id))
+    settle_unfinished(collector, batch, settings)
+    report = collector.report
+    if batch.get("error_code") == "token_limit_exceeded":
+        back_off_model(store, settings, batch.partition)
+    elif batch.state == BatchState.COMPLETED:
+        store.set_meta(batch.partition, token_strikes=0)
+    if store.transition(
+        batch_id, COLLECTABLE, BatchState.COLLECTED,
+        succeeded=report.succeeded, retried=report.retried, dead=report.dead,
+        bad_lines=report.bad_lines, tokens_in=report.tokens_in, tokens_out=report.tokens_out,
+    ):
+        store.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
+        store.add_count(batch.partition, "tokens_in", report.tokens_in)
+        store.add_count(batch.partition, "tokens_out", report.tokens_out)
+    log.info(
+        "batch %s (%s): %d succeeded, %d retried, %d dead, %d bad lines",
+        batch_id, batch.state, report.succeeded, report.retried, report.dead, report.bad_lines,
+    )
+    return report

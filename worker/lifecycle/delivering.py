@@ -1,0 +1,83 @@
+"""Fan-out: hand each finished item's result to its callbacks, then mark it delivered.
+
+The Redis result was stored when the item was settled; here the Celery task and the webhook
+get it. Each delivery carries the idempotency key ``<item id>:<attempt>``. A Celery callback
+is sent once (recorded on the item); a webhook is retried with backoff and dead-lettered
+after the last try.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from producers.errors import DeliveryFailed
+from producers.models import Callback
+from producers.settings import Settings
+from worker.store import Store
+from worker.webhooks import WebhookSender
+
+log = logging.getLogger("batchrelay.delivering")
+SendTask = Callable[[str, str, dict[str, Any], str], None]
+DELIVERABLE = ("succeeded", "dead")
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    celery: int = 0
+    webhooks: int = 0
+    webhook_retries: int = 0
+    webhook_dead: int = 0
+
+
+def webhook_backoff(tries: int) -> float:
+    return float(min(2**tries, 600))
+
+
+def deliver(
+    store: Store, settings: Settings, send_task: SendTask, webhooks: WebhookSender,
+    ptag: str, item_ids: list[str],
+) -> DeliveryReport:
+    """Deliver a chunk of one partition's finished items."""
+    report = DeliveryReport()
+    done: list[str] = []
+    for item_id, raw, fields in store.delivery_payloads(ptag, item_ids):
+        if fields["st"] not in DELIVERABLE:
+            if fields["st"] == "delivered":
+                done.append(item_id)
+            continue
+        if raw is None:
+            log.warning("item %s: result expired before delivery", item_id)
+            done.append(item_id)
+            continue
+        callback = Callback.model_validate_json(fields["cb"]) if fields["cb"] else None
+        result = orjson.loads(raw)
+        key = str(result.get("idempotency_key", item_id))
+        if callback and callback.task and not fields["dl_task"]:
+            send_task(callback.task, callback.queue, result, key)
+            store.mark_item(ptag, item_id, dl_task=1)
+            report.celery += 1
+        if callback and callback.url:
+            try:
+                webhooks.send(callback.url, raw, key, callback.headers)
+                report.webhooks += 1
+            except DeliveryFailed as error:
+                tries = int(fields["wh_tries"]) + 1
+                store.mark_item(ptag, item_id, wh_tries=tries, wh_err=str(error)[:300])
+                if error.retryable and tries < settings.webhook_max_tries:
+                    store.retry_delivery_at(ptag, item_id, time.time() + webhook_backoff(tries))
+                    report.webhook_retries += 1
+                    log.info("item %s: webhook try %d failed, retrying: %s", item_id, tries, error)
+                    continue
+                store.dead_letter_delivery(ptag, item_id, f"webhook_failed: {error}")
+                report.webhook_dead += 1
+                log.warning("item %s: webhook dead-lettered after %d tries: %s", item_id, tries, error)
+        done.append(item_id)
+    report.delivered = store.delivered(ptag, done)
+    return report

@@ -1,0 +1,100 @@
+"""Aggregation: decide which partitions are due and pack one into a JSONL file under limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from producers.settings import Settings
+from producers.status import BatchState
+from worker.store import Partition, Store
+
+log = logging.getLogger("batchrelay.packing")
+CLAIM_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    batch_id: str
+    path: Path
+    count: int
+    size: int
+
+
+def backoff_until(store: Store, ptag: str) -> float:
+    return float(store.meta(ptag).get("backoff_until") or 0)
+
+
+def token_room(store: Store, settings: Settings, partition: Partition) -> int:
+    """Tokens this partition may still enqueue at OpenAI, or -1 for no budget."""
+    budget = settings.token_budgets.get(partition.model)
+    if budget is None:
+        return -1
+    in_flight = float(store.meta(partition.tag).get("tokens_in_flight") or 0)
+    return max(0, int(budget - in_flight))
+
+
+def is_due(store: Store, settings: Settings, ptag: str, now: float) -> bool:
+    """A partition is due when a batch would be full or its oldest item waited flush_after."""
+    if backoff_until(store, ptag) > now:
+        return False
+    if store.queue_depth(ptag) >= settings.max_requests_per_batch:
+        return True
+    oldest = store.oldest_enqueued(ptag)
+    return oldest is not None and now - oldest >= settings.flush_after
+
+
+def due_partitions(store: Store, settings: Settings, now: float) -> list[str]:
+    """Promote items whose backoff passed, then list the partitions ready to pack."""
+    due = []
+    for partition in store.partitions():
+        store.promote_due(partition.tag, now)
+        if is_due(store, settings, partition.tag, now):
+            due.append(partition.tag)
+    return due
+
+
+def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> PackedBatch | None:
+    """Claim queued items of ``ptag`` into a new batch and write its JSONL file.
+
+    Returns None when nothing could be packed (empty queue, or the token budget is spent).
+    The caller must hold the partition's pack lock.
+    """
+    partition = store.partition(ptag)
+    tokens = token_room(store, settings, partition)
+    if tokens == 0:
+        log.info("partition %s: token budget spent, waiting", ptag)
+        return None
+    batch_id = store.new_batch_id(ptag)
+    store.transition(
+        batch_id, "new", BatchState.PACKING, lease=True,
+        partition=ptag, endpoint=partition.endpoint, model=partition.model, created=time.time(),
+    )
+    left = [settings.max_requests_per_batch, settings.max_batch_bytes, settings.max_embedding_inputs, tokens]
+    path = directory / f"{batch_id}.jsonl"
+    count = size = 0
+    with path.open("wb") as handle:
+        while True:
+            claim = store.claim(batch_id, CLAIM_CHUNK, (left[0], left[1], left[2], left[3]))
+            if claim.count:
+                handle.write(b"\n".join(claim.lines))
+                handle.write(b"\n")
+                count += claim.count
+                size += claim.size
+                left[0] -= claim.count
+                left[1] -= claim.size
+                if tokens >= 0:
+                    left[3] = max(0, tokens - int(store.batch(batch_id).number("tokens")))
+            if claim.full or claim.exhausted or left[0] <= 0:
+                break
+    if count == 0:
+        store.transition(batch_id, BatchState.PACKING, BatchState.ABANDONED, note="nothing to pack")
+        path.unlink(missing_ok=True)
+        return None
+    if not store.transition(batch_id, BatchState.PACKING, BatchState.PACKED, lease=True):
+        path.unlink(missing_ok=True)
+        return None
+    log.info("packed batch %s: %d requests, %d bytes", batch_id, count, size)
+    return PackedBatch(batch_id, path, count, size)

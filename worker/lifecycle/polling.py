@@ -1,0 +1,54 @@
+"""Polling: record every live batch's status and hand terminal ones to collection."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from producers.errors import OpenAIError
+from producers.settings import Settings
+from producers.status import TERMINAL_OPENAI_STATUSES, BatchState
+from worker.openai_api import BatchAPI, batch_summary
+from worker.store import Store
+
+log = logging.getLogger("batchrelay.polling")
+SLOW_STATUSES = ("validating", "finalizing")
+
+
+@dataclass
+class PollReport:
+    polled: int = 0
+    terminal: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    errors: int = 0
+
+
+def poll(store: Store, api: BatchAPI, settings: Settings) -> PollReport:
+    """Retrieve each live batch once. The caller holds the poll lock."""
+    report = PollReport()
+    for batch_id in store.live_batches():
+        batch = store.batch(batch_id)
+        if not batch.openai_id:
+            continue
+        try:
+            remote = api.retrieve(batch.openai_id)
+        except OpenAIError as error:
+            report.errors += 1
+            log.warning("batch %s: poll failed: %s", batch_id, error)
+            continue
+        report.polled += 1
+        summary = batch_summary(remote)
+        status = remote.status
+        since = float(batch.get(f"since_{status}") or 0) or time.time()
+        summary[f"since_{status}"] = since
+        if status in SLOW_STATUSES and time.time() - since > settings.stuck_after:
+            summary["stuck"] = status
+            report.stuck.append(batch_id)
+            log.warning("batch %s: %s for %.0fs (stuck?)", batch_id, status, time.time() - since)
+        store.set_batch(batch_id, **summary)
+        if status in TERMINAL_OPENAI_STATUSES and store.transition(
+            batch_id, BatchState.SUBMITTED, BatchState(status), lease=True, live="rem"
+        ):
+            report.terminal.append(batch_id)
+    return report

@@ -1,0 +1,99 @@
+"""Upload a packed batch and create it at OpenAI exactly once.
+
+The intent to create is recorded before the call. After a crash or a call whose outcome is
+unknown, the batch is looked up by our id in its metadata (batches.list) instead of being
+created again; should a twin slip through, every copy but the oldest is cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from openai.types import Batch as OpenAIBatch
+
+from producers.errors import OpenAIError
+from producers.status import BatchState
+from worker.openai_api import BatchAPI, CreateOutcomeUnknown, batch_summary
+from worker.store import Batch, Store
+
+log = logging.getLogger("batchrelay.submitting")
+RECONCILE_MARGIN = 3600.0
+
+
+def write_file(store: Store, batch_id: str, directory: Path) -> Path:
+    """Rebuild a batch's JSONL file from Redis (the packer's own file died with it)."""
+    path = directory / f"{batch_id}.jsonl"
+    with path.open("wb") as handle:
+        for line in store.batch_lines(batch_id):
+            handle.write(line)
+            handle.write(b"\n")
+    return path
+
+
+def find_created(api: BatchAPI, batch: Batch) -> OpenAIBatch | None:
+    """The batch OpenAI holds for our id, cancelling any twin; None if none exists."""
+    since = batch.number("create_intent") - RECONCILE_MARGIN
+    found = api.find(batch.id, since)
+    for twin in found[1:]:
+        log.warning("batch %s: cancelling twin %s of %s", batch.id, twin.id, found[0].id)
+        try:
+            api.cancel(twin.id)
+        except OpenAIError as error:
+            log.warning("batch %s: cancelling twin %s failed: %s", batch.id, twin.id, error)
+    return found[0] if found else None
+
+
+def submit(store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Path | None = None) -> bool:
+    """Take a packed (or half-submitted) batch to OpenAI. Returns True once it is live.
+
+    Raises OpenAIError when a retry may help; the batch stays leased in `uploading`.
+    """
+    batch = store.batch(batch_id)
+    if batch.state == BatchState.PACKED:
+        store.transition(batch_id, BatchState.PACKED, BatchState.UPLOADING, lease=True)
+    elif batch.state == BatchState.UPLOADING:
+        store.renew_lease(batch_id)
+    else:
+        return batch.state == BatchState.SUBMITTED
+    batch = store.batch(batch_id)
+    created = find_created(api, batch) if batch.get("create_intent") else None
+    if created is None:
+        file_id = batch.get("input_file_id")
+        if not file_id:
+            if path is None or not path.exists():
+                path = write_file(store, batch_id, directory)
+            file_id = api.upload(path)
+            store.set_batch(batch_id, input_file_id=file_id)
+        store.set_batch(batch_id, create_intent=time.time())
+        try:
+            created = api.create(file_id, batch.get("endpoint"), batch_id)
+        except CreateOutcomeUnknown:
+            created = find_created(api, store.batch(batch_id))
+            if created is None:
+                raise
+    if path is not None:
+        path.unlink(missing_ok=True)
+    moved = store.transition(
+        batch_id, BatchState.UPLOADING, BatchState.SUBMITTED, live="add",
+        openai_id=created.id, submitted_at=time.time(), **batch_summary(created),
+    )
+    if moved:
+        store.move_members(batch_id, "packed", "submitted")
+        store.add_meta(batch.partition, "tokens_in_flight", batch.number("tokens"))
+        log.info("batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("n")))
+    return True
+
+
+def fail(store: Store, settings: object, batch_id: str, code: str, message: str) -> int:
+    """The batch cannot be created: its items count an attempt and go back (or die)."""
+    from worker.store import Outcome
+
+    batch = store.batch(batch_id)
+    settled = 0
+    for chunk in store.unsettled(batch_id):
+        outcomes = [Outcome(i, "retry", code=code, message=message[:500]) for i in chunk]
+        settled += sum(store.settle(batch, outcomes)[:3])
+    store.transition(batch_id, "packing,packed,uploading", BatchState.ABANDONED, note=code)
+    return settled

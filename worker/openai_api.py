@@ -1,0 +1,147 @@
+"""The one module that talks to the Batch API, through the official openai SDK.
+
+The SDK reads OPENAI_API_KEY and OPENAI_BASE_URL itself. Every SDK error leaves this module as
+an OpenAIError that says whether a retry can help; a create whose outcome is unknown raises
+CreateOutcomeUnknown so the caller reconciles instead of creating a twin.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import orjson
+from openai import OpenAI
+from openai.types import Batch as OpenAIBatch
+
+from producers.errors import ConfigurationError, OpenAIError
+from producers.settings import Settings
+
+METADATA_KEY = "batchrelay_batch_id"
+STREAM_CHUNK = 1 << 20
+
+
+class CreateOutcomeUnknown(OpenAIError):
+    """batches.create may or may not have created the batch (timeout, reset, 5xx)."""
+
+
+def translate(error: Exception, action: str) -> OpenAIError:
+    """Map an SDK exception to our error tree, keeping only what is safe to log."""
+    if isinstance(error, openai.APIStatusError):
+        retry_after = error.response.headers.get("retry-after")
+        status = error.status_code
+        retryable = status in (408, 409, 429) or status >= 500
+        wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+        return OpenAIError(f"{action}: HTTP {status}: {error.message}", retryable=retryable, retry_after=wait)
+    if isinstance(error, openai.APIConnectionError):
+        return OpenAIError(f"{action}: {type(error).__name__}", retryable=True)
+    return OpenAIError(f"{action}: {type(error).__name__}: {error}", retryable=False)
+
+
+class BatchAPI:
+    """Files and Batches calls with our error semantics."""
+
+    def __init__(self, settings: Settings, client: OpenAI | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> OpenAI:
+        if self._client is None:
+            try:
+                self._client = OpenAI(
+                    timeout=self.settings.openai_timeout, max_retries=self.settings.openai_max_retries
+                )
+            except openai.OpenAIError as error:
+                raise ConfigurationError(f"OpenAI client: {error}") from None
+        return self._client
+
+    def upload(self, path: Path) -> str:
+        """Upload a JSONL file with purpose batch; returns the file id."""
+        try:
+            with path.open("rb") as handle:
+                return self.client.files.create(file=(path.name, handle), purpose="batch").id
+        except openai.OpenAIError as error:
+            raise translate(error, "files.create") from None
+
+    def create(self, file_id: str, endpoint: str, batch_id: str) -> OpenAIBatch:
+        """Create the batch once: no SDK retries here, an unknown outcome is reconciled."""
+        try:
+            return self.client.with_options(max_retries=0).batches.create(
+                input_file_id=file_id,
+                endpoint=endpoint,  # type: ignore[arg-type]
+                completion_window=self.settings.completion_window,  # type: ignore[arg-type]
+                metadata={METADATA_KEY: batch_id, "source": "batchrelay"},
+            )
+        except (openai.APIConnectionError, openai.InternalServerError) as error:
+            raise CreateOutcomeUnknown(f"batches.create: {type(error).__name__}", retryable=True) from None
+        except openai.OpenAIError as error:
+            raise translate(error, "batches.create") from None
+
+    def find(self, batch_id: str, since: float) -> list[OpenAIBatch]:
+        """Batches carrying our id in their metadata, created after ``since`` (oldest first)."""
+        found: list[OpenAIBatch] = []
+        try:
+            for batch in self.client.batches.list(limit=100):
+                if batch.created_at < since:
+                    break
+                if (batch.metadata or {}).get(METADATA_KEY) == batch_id:
+                    found.append(batch)
+        except openai.OpenAIError as error:
+            raise translate(error, "batches.list") from None
+        return sorted(found, key=lambda b: (b.created_at, b.id))
+
+    def retrieve(self, openai_id: str) -> OpenAIBatch:
+        try:
+            return self.client.batches.retrieve(openai_id)
+        except openai.OpenAIError as error:
+            raise translate(error, "batches.retrieve") from None
+
+    def cancel(self, openai_id: str) -> OpenAIBatch:
+        try:
+            return self.client.batches.cancel(openai_id)
+        except openai.OpenAIError as error:
+            raise translate(error, "batches.cancel") from None
+
+    def lines(self, file_id: str) -> Iterator[bytes]:
+        """Stream a file's lines without holding the file in memory."""
+        try:
+            with self.client.files.with_streaming_response.content(file_id) as response:
+                rest = b""
+                for chunk in response.iter_bytes(STREAM_CHUNK):
+                    parts = (rest + chunk).split(b"\n")
+                    rest = parts.pop()
+                    yield from (p for p in parts if p.strip())
+                if rest.strip():
+                    yield rest
+        except openai.OpenAIError as error:
+            raise translate(error, "files.content") from None
+
+    def delete_file(self, file_id: str) -> None:
+        try:
+            self.client.files.delete(file_id)
+        except openai.OpenAIError:
+            pass  # Cleanup only: a file that stays costs storage, not correctness.
+
+
+def batch_summary(batch: OpenAIBatch) -> dict[str, Any]:
+    """The fields of an OpenAI Batch object we record on every poll."""
+    counts = batch.request_counts
+    errors = [e.model_dump() for e in (batch.errors.data or [])] if batch.errors else []
+    first = errors[0] if errors else {}
+    return {
+        "errors": orjson.dumps(errors).decode(),
+        "error_code": first.get("code") or "",
+        "error_message": first.get("message") or "",
+        "oa_status": batch.status,
+        "oa_total": counts.total if counts else 0,
+        "oa_completed": counts.completed if counts else 0,
+        "oa_failed": counts.failed if counts else 0,
+        "output_file_id": batch.output_file_id or "",
+        "error_file_id": batch.error_file_id or "",
+        "expires_at": batch.expires_at or 0,
+        "polled_at": time.time(),
+    }

@@ -1,0 +1,42 @@
+"""Per-process objects the tasks share: Redis client, store, OpenAI boundary, webhook client.
+
+Built lazily in each worker process (after the prefork), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from redis import Redis
+
+from producers.settings import Settings
+from worker.openai_api import BatchAPI
+from worker.store import Store
+from worker.webhooks import WebhookSender
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    api: BatchAPI
+    webhooks: WebhookSender
+    directory: Path
+
+
+@cache
+def _runtime(pid: int) -> Runtime:
+    settings = Settings()
+    redis = Redis.from_url(settings.redis_url)
+    directory = Path(os.environ.get("BATCHRELAY_SPOOL_DIR") or tempfile.gettempdir()) / "batchrelay"
+    directory.mkdir(parents=True, exist_ok=True)
+    return Runtime(settings, Store(redis, settings), BatchAPI(settings), WebhookSender(settings), directory)
+
+
+def runtime() -> Runtime:
+    """This process's runtime (a forked child builds its own)."""
+    return _runtime(os.getpid())

@@ -1,0 +1,359 @@
+"""The worker's view of Redis: batches, claims, outcomes and deliveries behind a few methods.
+
+Every multi-key change runs as one of the Lua scripts in producers/lua; nothing here reads a
+state in Python and writes a new one back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+from redis.lock import Lock
+
+from producers.errors import BatchNotFound
+from producers.keys import Keys, PartitionKeys, batch_partition
+from producers.scripts import Scripts
+from producers.settings import Settings
+from producers.status import BatchState
+
+LINES_PER_READ = 2000
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One (endpoint, model) partition."""
+
+    tag: str
+    endpoint: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim call moved into a batch."""
+
+    count: int
+    size: int
+    full: bool
+    exhausted: bool
+    lines: list[bytes]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One of our batches as stored."""
+
+    id: str
+    partition: str
+    state: str
+    fields: dict[str, str]
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+    def number(self, name: str) -> float:
+        return float(self.fields.get(name) or 0)
+
+    @property
+    def openai_id(self) -> str | None:
+        return self.fields.get("openai_id") or None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one item of a batch ended, before it is stored: kind is ok|retry|requeue|dead."""
+
+    item_id: str
+    kind: str
+    response: Any = None
+    error: Any = None
+    code: str = ""
+    message: str = ""
+
+
+def decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+class Store:
+    """Batch-side storage operations of one namespace."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.namespace)
+        self.scripts = Scripts(redis)
+
+    def pk(self, ptag: str) -> PartitionKeys:
+        return self.keys.partition(ptag)
+
+    # -- partitions and the queue ---------------------------------------------------------
+
+    def partitions(self) -> list[Partition]:
+        raw = self.redis.hgetall(self.keys.partitions)
+        out = []
+        for tag, info in raw.items():
+            data = orjson.loads(info)
+            out.append(Partition(tag.decode(), data["endpoint"], data["model"]))
+        return sorted(out, key=lambda p: p.tag)
+
+    def partition(self, ptag: str) -> Partition:
+        raw = self.redis.hget(self.keys.partitions, ptag)
+        if raw is None:
+            raise KeyError(f"unknown partition {ptag}")
+        data = orjson.loads(raw)
+        return Partition(ptag, data["endpoint"], data["model"])
+
+    def promote_due(self, ptag: str, now: float, limit: int = 10_000) -> int:
+        """Queue the items whose retry backoff has passed."""
+        pk = self.pk(ptag)
+        return int(self.scripts.run("promote", [pk.delayed, pk.queue], [repr(now), limit]))
+
+    def queue_depth(self, ptag: str) -> int:
+        return int(self.redis.llen(self.pk(ptag).queue))
+
+    def oldest_enqueued(self, ptag: str) -> float | None:
+        """When the item at the head of the queue was (re)queued, or None if empty."""
+        pk = self.pk(ptag)
+        head = self.redis.lindex(pk.queue, 0)
+        if head is None:
+            return None
+        stamp = self.redis.hget(pk.item(head.decode()), "t_queued")
+        return float(stamp) if stamp else time.time()
+
+    def meta(self, ptag: str) -> dict[str, str]:
+        return decode(self.redis.hgetall(self.pk(ptag).meta))
+
+    def add_meta(self, ptag: str, name: str, amount: float) -> None:
+        self.redis.hincrbyfloat(self.pk(ptag).meta, name, amount)
+
+    def set_meta(self, ptag: str, **fields: Any) -> None:
+        self.redis.hset(self.pk(ptag).meta, mapping={k: str(v) for k, v in fields.items()})
+
+    def counts(self, ptag: str) -> dict[str, int]:
+        return {k: int(float(v)) for k, v in decode(self.redis.hgetall(self.pk(ptag).counts)).items()}
+
+    def add_count(self, ptag: str, name: str, amount: int) -> None:
+        self.redis.hincrby(self.pk(ptag).counts, name, amount)
+
+    # -- locks ------------------------------------------------------------------------------
+
+    def lock(self, name: str, ttl: float) -> Lock:
+        """A non-blocking lease lock (redis-py's Lock: token owned, released by Lua)."""
+        return self.redis.lock(name, timeout=ttl, blocking=False)
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def new_batch_id(self, ptag: str) -> str:
+        return f"brb-{ptag}-{int(time.time()):x}{secrets.token_hex(4)}"
+
+    def transition(
+        self,
+        batch_id: str,
+        expected: str,
+        new: BatchState | str,
+        *,
+        lease: bool = False,
+        live: str = "",
+        **fields: Any,
+    ) -> bool:
+        """Move a batch from one of ``expected`` (comma separated, or 'new') to ``new``."""
+        pk = self.pk(batch_partition(batch_id))
+        now = time.time()
+        deadline = repr(now + self.settings.lease_seconds) if lease else ""
+        args: list[Any] = [batch_id, expected, str(new), repr(now), deadline, live]
+        for name, value in fields.items():
+            args += (name, "" if value is None else str(value))
+        keys = [pk.batch(batch_id), pk.leases, pk.live, pk.batches]
+        return bool(self.scripts.run("batch_transition", keys, args))
+
+    def renew_lease(self, batch_id: str) -> None:
+        pk = self.pk(batch_partition(batch_id))
+        self.redis.zadd(pk.leases, {batch_id: time.time() + self.settings.lease_seconds}, xx=True)
+
+    def set_batch(self, batch_id: str, **fields: Any) -> None:
+        pk = self.pk(batch_partition(batch_id))
+        self.redis.hset(pk.batch(batch_id), mapping={k: str(v) for k, v in fields.items()})
+
+    def batch(self, batch_id: str) -> Batch:
+        ptag = batch_partition(batch_id)
+        fields = decode(self.redis.hgetall(self.pk(ptag).batch(batch_id)))
+        if not fields:
+            raise BatchNotFound(batch_id)
+        return Batch(batch_id, ptag, fields.get("st", ""), fields)
+
+    def batch_ids(self, ptag: str, newest_first: bool = True, limit: int = 100) -> list[str]:
+        raw = self.redis.zrange(self.pk(ptag).batches, 0, limit - 1, desc=newest_first)
+        return [b.decode() for b in raw]
+
+    def live_batches(self) -> list[str]:
+        out: list[str] = []
+        for p in self.partitions():
+            out += sorted(b.decode() for b in self.redis.smembers(self.pk(p.tag).live))
+        return out
+
+    def expired_leases(self, now: float) -> list[str]:
+        out: list[str] = []
+        for p in self.partitions():
+            out += [b.decode() for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)]
+        return out
+
+    # -- packing ----------------------------------------------------------------------------
+
+    def claim(self, batch_id: str, chunk: int, limits: tuple[int, int, int, int]) -> Claim:
+        """Move up to ``chunk`` queued items into the packing batch, within the remaining
+        (requests, bytes, embedding inputs, tokens or -1) limits."""
+        pk = self.pk(batch_partition(batch_id))
+        args = [repr(time.time()), batch_id, pk.item_prefix, chunk, *limits]
+        keys = [pk.queue, pk.counts, pk.batch(batch_id), pk.members(batch_id)]
+        reply = self.scripts.run("claim", keys, args)
+        return Claim(int(reply[0]), int(reply[1]), bool(reply[2]), bool(reply[3]), reply[4:])
+
+    def members(self, batch_id: str, start: int = 0, stop: int = -1) -> list[str]:
+        pk = self.pk(batch_partition(batch_id))
+        return [m.decode() for m in self.redis.lrange(pk.members(batch_id), start, stop)]
+
+    def member_count(self, batch_id: str) -> int:
+        return int(self.redis.llen(self.pk(batch_partition(batch_id)).members(batch_id)))
+
+    def batch_lines(self, batch_id: str) -> Iterator[bytes]:
+        """The request lines of a batch's members, in file order, read in chunks."""
+        pk = self.pk(batch_partition(batch_id))
+        total = self.member_count(batch_id)
+        for start in range(0, total, LINES_PER_READ):
+            ids = self.members(batch_id, start, start + LINES_PER_READ - 1)
+            pipe = self.redis.pipeline(transaction=False)
+            for item_id in ids:
+                pipe.hget(pk.item(item_id), "line")
+            yield from (line for line in pipe.execute() if line is not None)
+
+    def move_members(self, batch_id: str, old: str, new: str) -> int:
+        pk = self.pk(batch_partition(batch_id))
+        args = [batch_id, pk.item_prefix, old, new, repr(time.time())]
+        return int(self.scripts.run("members_state", [pk.members(batch_id), pk.counts], args))
+
+    def release_members(
+        self, batch_id: str, states: str, *, delay: float | None = None, note: str = ""
+    ) -> int:
+        """Return members still in ``states`` to the queue (at its front, or after ``delay``)."""
+        pk = self.pk(batch_partition(batch_id))
+        now = time.time()
+        due = "" if delay is None else repr(now + delay)
+        keys = [pk.members(batch_id), pk.counts, pk.queue, pk.delayed]
+        return int(self.scripts.run("release_members", keys, [batch_id, pk.item_prefix, repr(now), states, due, note]))
+
+    def unsettled(self, batch_id: str) -> Iterator[list[str]]:
+        """Chunks of the batch's members still in flight in it (packed or submitted)."""
+        pk = self.pk(batch_partition(batch_id))
+        total = self.member_count(batch_id)
+        for start in range(0, total, LINES_PER_READ):
+            ids = self.members(batch_id, start, start + LINES_PER_READ - 1)
+            pipe = self.redis.pipeline(transaction=False)
+            for item_id in ids:
+                pipe.hmget(pk.item(item_id), "st", "b")
+            chunk = [
+                item_id
+                for item_id, (st, b) in zip(ids, pipe.execute(), strict=True)
+                if st in (b"packed", b"submitted") and b == batch_id.encode()
+            ]
+            if chunk:
+                yield chunk
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def settle(self, batch: Batch, outcomes: list[Outcome]) -> tuple[int, int, int, int]:
+        """Store a chunk of outcomes: results for finished items, requeue or dead-letter the
+        rest. Returns (succeeded, retried, dead, skipped)."""
+        if not outcomes:
+            return (0, 0, 0, 0)
+        pk = self.pk(batch.partition)
+        pipe = self.redis.pipeline(transaction=False)
+        for o in outcomes:
+            pipe.hmget(pk.item(o.item_id), "att", "md")
+        attrs = pipe.execute()
+        s = self.settings
+        args: list[Any] = [
+            batch.id, pk.item_prefix, pk.result(""), pk.notify(""), repr(time.time()),
+            s.result_ttl, s.max_attempts, s.retry_backoff, s.retry_backoff_max, s.lease_seconds,
+        ]
+        for o, (att, md) in zip(outcomes, attrs, strict=True):
+            result = b""
+            if o.kind != "requeue":
+                attempt = int(att or 1)
+                status = "succeeded" if o.kind == "ok" else "dead"
+                error = o.error if o.kind != "ok" else None
+                if error is None and o.kind != "ok":
+                    error = {"code": o.code, "message": o.message}
+                result = orjson.dumps({
+                    "id": o.item_id, "custom_id": o.item_id, "status": status,
+                    "attempt": attempt, "idempotency_key": f"{o.item_id}:{attempt}",
+                    "response": o.response, "error": error, "batch_id": batch.id,
+                    "openai_batch_id": batch.openai_id,
+                    "metadata": orjson.loads(md) if md else {},
+                })
+            args += (o.item_id, o.kind, result, o.code, o.message[:1000])
+        keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
+        ok, retried, dead, skipped = self.scripts.run("settle", keys, args)
+        return int(ok), int(retried), int(dead), int(skipped)
+
+    # -- deliveries -------------------------------------------------------------------------
+
+    def due_deliveries(self, ptag: str, now: float, limit: int) -> list[str]:
+        """Claim up to ``limit`` undelivered items whose delivery lease passed."""
+        pk = self.pk(ptag)
+        ids = [i.decode() for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
+        if ids:
+            lease = now + self.settings.lease_seconds
+            self.redis.zadd(pk.undelivered, dict.fromkeys(ids, lease), xx=True)
+        return ids
+
+    def delivery_payloads(self, ptag: str, ids: list[str]) -> list[tuple[str, bytes | None, dict[str, str]]]:
+        """(id, result JSON, item fields needed for delivery) per id."""
+        pk = self.pk(ptag)
+        pipe = self.redis.pipeline(transaction=False)
+        for item_id in ids:
+            pipe.get(pk.result(item_id))
+            pipe.hmget(pk.item(item_id), "cb", "st", "dl_task", "wh_tries")
+        raw = pipe.execute()
+        out = []
+        for n, item_id in enumerate(ids):
+            cb, st, dl_task, tries = raw[2 * n + 1]
+            fields = {
+                "cb": (cb or b"").decode(), "st": (st or b"").decode(),
+                "dl_task": (dl_task or b"").decode(), "wh_tries": (tries or b"0").decode(),
+            }
+            out.append((item_id, raw[2 * n], fields))
+        return out
+
+    def mark_item(self, ptag: str, item_id: str, **fields: Any) -> None:
+        self.redis.hset(self.pk(ptag).item(item_id), mapping={k: str(v) for k, v in fields.items()})
+
+    def retry_delivery_at(self, ptag: str, item_id: str, when: float) -> None:
+        self.redis.zadd(self.pk(ptag).undelivered, {item_id: when})
+
+    def delivered(self, ptag: str, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        pk = self.pk(ptag)
+        args = [pk.item_prefix, repr(time.time()), *ids]
+        return int(self.scripts.run("delivered", [pk.counts, pk.undelivered], args))
+
+    def dead_letter_delivery(self, ptag: str, item_id: str, reason: str) -> None:
+        """Give up delivering to a webhook: record why, and keep the item retryable by hand."""
+        pk = self.pk(ptag)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(pk.item(item_id), mapping={"dl_err": reason[:500]})
+        pipe.zadd(pk.dead, {item_id: time.time()})
+        pipe.hincrby(pk.counts, "webhook_dead", 1)
+        pipe.execute()
+
+    def revive(self, ptag: str, reason: str = "", limit: int = 1_000_000) -> int:
+        pk = self.pk(ptag)
+        args = [pk.item_prefix, repr(time.time()), reason, limit]
+        return int(self.scripts.run("revive", [pk.dead, pk.queue, pk.counts], args))

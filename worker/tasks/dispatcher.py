@@ -1,0 +1,36 @@
+"""The Celery implementation of lifecycle.dispatch.Dispatcher: one task message per call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.app import app
+
+
+class CeleryDispatcher:
+    """Sends the lifecycle's follow-up steps as batchrelay.* tasks."""
+
+    def pack(self, ptag: str) -> None:
+        app.send_task("batchrelay.pack", args=[ptag])
+
+    def submit(self, batch_id: str, countdown: float | None = None) -> None:
+        app.send_task("batchrelay.submit", args=[batch_id], countdown=countdown)
+
+    def collect(self, batch_id: str, countdown: float | None = None) -> None:
+        app.send_task("batchrelay.collect", args=[batch_id], countdown=countdown)
+
+    def deliver(self, ptag: str, item_ids: list[str]) -> None:
+        app.send_task("batchrelay.deliver", args=[ptag, item_ids])
+
+
+def send_callback(task: str, queue: str, result: dict[str, Any], key: str) -> None:
+    """Deliver a result to a user's Celery task on the shared broker, keyed for dedup."""
+    app.send_task(task, args=[result], queue=queue, task_id=key)
+
+
+dispatcher = CeleryDispatcher()
+
+
+def retry_delay(attempt: int, hint: float | None = None) -> float:
+    """Backoff for a retryable OpenAI error: the server's hint, else 2^n capped at 5 minutes."""
+    return hint if hint else float(min(2 ** max(attempt, 1), 300))

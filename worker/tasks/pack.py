@@ -1,0 +1,36 @@
+"""batchrelay.pack: pack one batch of a partition, then upload and create it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from producers.errors import OpenAIError
+from worker.app import app
+from worker.lifecycle.packing import is_due, pack
+from worker.runtime import runtime
+from worker.tasks.dispatcher import dispatcher
+from worker.tasks.submit import submit_now
+
+log = logging.getLogger("batchrelay.tasks")
+
+
+@app.task(name="batchrelay.pack", ignore_result=True)
+def pack_partition(ptag: str) -> str | None:
+    rt = runtime()
+    lock = rt.store.lock(rt.store.pk(ptag).pack_lock, ttl=rt.settings.lease_seconds)
+    if not lock.acquire():
+        return None
+    try:
+        packed = pack(rt.store, rt.settings, ptag, rt.directory)
+    finally:
+        lock.release()
+    if packed is None:
+        return None
+    try:
+        submit_now(packed.batch_id, packed.path)
+    except OpenAIError as error:
+        log.warning("batch %s: submission will be retried: %s", packed.batch_id, error)
+    if is_due(rt.store, rt.settings, ptag, time.time()):
+        dispatcher.pack(ptag)
+    return packed.batch_id

@@ -1,0 +1,23 @@
+"""batchrelay.poll: one poll of every live batch at a time, however many beats run."""
+
+from __future__ import annotations
+
+from worker.app import app
+from worker.lifecycle.polling import poll
+from worker.runtime import runtime
+from worker.tasks.dispatcher import dispatcher
+
+
+@app.task(name="batchrelay.poll", ignore_result=True)
+def poll_batches() -> int:
+    rt = runtime()
+    lock = rt.store.lock(rt.store.keys.poll_lock, ttl=max(60.0, rt.settings.poll_interval * 3))
+    if not lock.acquire():
+        return 0
+    try:
+        report = poll(rt.store, rt.api, rt.settings)
+    finally:
+        lock.release()
+    for batch_id in report.terminal:
+        dispatcher.collect(batch_id)
+    return report.polled

@@ -1,0 +1,43 @@
+"""batchrelay.submit: upload and create a packed batch (also resumes after a crash)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from producers.errors import OpenAIError
+from worker.app import app
+from worker.lifecycle.submitting import fail, submit
+from worker.runtime import runtime
+from worker.tasks.dispatcher import dispatcher, retry_delay
+
+log = logging.getLogger("batchrelay.tasks")
+
+
+def submit_now(batch_id: str, path: Path | None = None) -> bool:
+    """Submit under the batch lock; a retryable failure schedules another try."""
+    rt = runtime()
+    lock = rt.store.lock(rt.store.pk(batch_id.split("-")[1]).batch_lock(batch_id), ttl=rt.settings.lease_seconds)
+    if not lock.acquire():
+        return False
+    try:
+        return submit(rt.store, rt.api, batch_id, rt.directory, path)
+    except OpenAIError as error:
+        tries = int(rt.store.batch(batch_id).number("submit_tries")) + 1
+        rt.store.set_batch(batch_id, submit_tries=tries, last_error=str(error)[:300])
+        if error.retryable:
+            dispatcher.submit(batch_id, countdown=retry_delay(tries, error.retry_after))
+        else:
+            log.error("batch %s: cannot be created: %s", batch_id, error)
+            fail(rt.store, rt.settings, batch_id, "create_failed", str(error))
+        raise
+    finally:
+        lock.release()
+
+
+@app.task(name="batchrelay.submit", ignore_result=True)
+def submit_batch(batch_id: str) -> bool:
+    try:
+        return submit_now(batch_id)
+    except OpenAIError:
+        return False
