@@ -198,11 +198,35 @@ class Producer:
                 self.redis.rpush(pk.notify(item_id), b"1")
                 self.redis.expire(pk.notify(item_id), 300)
 
-    def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """(id, result or None) for each id, pipelined."""
+    def locate_many(self, item_ids: Iterable[str]) -> dict[str, PartitionKeys]:
+        """The partition of each known id (unknown ids are left out), in one round trip."""
         ids = list(item_ids)
+        tags = list(self.partitions())
         pipe = self.redis.pipeline(transaction=False)
         for item_id in ids:
-            pipe.get(self.locate(item_id).result(item_id))
-        for item_id, raw in zip(ids, pipe.execute(), strict=True):
+            for ptag in tags:
+                pipe.exists(self.keys.partition(ptag).item(item_id))
+        found = iter(pipe.execute())
+        out: dict[str, PartitionKeys] = {}
+        for item_id in ids:
+            for ptag in tags:
+                if next(found):
+                    out[item_id] = self.keys.partition(ptag)
+        return out
+
+    def states(self, item_ids: Iterable[str]) -> dict[str, str]:
+        """The current state of each known id, pipelined."""
+        located = self.locate_many(item_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for item_id, pk in located.items():
+            pipe.hget(pk.item(item_id), "st")
+        return {i: (s or b"").decode() for i, s in zip(located, pipe.execute(), strict=True)}
+
+    def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(id, result or None) for each known id, pipelined."""
+        located = self.locate_many(item_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for item_id, pk in located.items():
+            pipe.get(pk.result(item_id))
+        for item_id, raw in zip(located, pipe.execute(), strict=True):
             yield item_id, None if raw is None else dict(orjson.loads(raw))

@@ -1,0 +1,110 @@
+"""Batch and overview commands: status (with --json) and cancel."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import orjson
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from producers.settings import Settings
+from producers.status import BatchState
+from worker.cli.output import console
+from worker.openai_api import BatchAPI
+from worker.services import redis_answers
+from worker.store import Store
+
+
+def overview(store: Store) -> dict[str, Any]:
+    """Partitions, live batches and dead letters, as plain data."""
+    now = time.time()
+    partitions = []
+    for p in store.partitions():
+        oldest = store.oldest_enqueued(p.tag)
+        pk = store.pk(p.tag)
+        partitions.append({
+            "partition": p.tag, "endpoint": p.endpoint, "model": p.model,
+            "queued": store.queue_depth(p.tag), "delayed": int(store.redis.zcard(pk.delayed)),
+            "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
+            "dead_letters": int(store.redis.zcard(pk.dead)), "counts": store.counts(p.tag),
+            "backoff_until": float(store.meta(p.tag).get("backoff_until") or 0) or None,
+        })
+    batches = []
+    for batch_id in store.live_batches():
+        b = store.batch(batch_id)
+        batches.append({
+            "batch_id": batch_id, "openai_id": b.openai_id, "status": b.get("oa_status"),
+            "requests": int(b.number("n")), "completed": int(b.number("oa_completed")),
+            "failed": int(b.number("oa_failed")), "stuck": b.get("stuck") or None,
+            "expires_in_seconds": round(b.number("expires_at") - now, 0) if b.number("expires_at") else None,
+        })
+    return {"partitions": partitions, "live_batches": batches}
+
+
+def run_status(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if not redis_answers(settings.redis_url):
+        print(f"nothing answers at BATCHRELAY_REDIS_URL={settings.redis_url}", file=sys.stderr)
+        return 2
+    from redis import Redis
+
+    from worker.metrics.cost import cost_summary
+
+    store = Store(Redis.from_url(settings.redis_url), settings)
+    data = overview(store)
+    data["cost"] = cost_summary(store)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    c = console()
+    table = Table(title="partitions")
+    for column in ("endpoint", "model", "queued", "oldest", "in batches", "delivered", "dead"):
+        table.add_column(column)
+    for p in data["partitions"]:
+        counts = p["counts"]
+        table.add_row(p["endpoint"], p["model"], str(p["queued"] + p["delayed"]),
+                      f"{p['oldest_age_seconds']}s" if p["oldest_age_seconds"] is not None else "-",
+                      str(counts.get("packed", 0) + counts.get("submitted", 0)),
+                      str(counts.get("delivered", 0)), str(p["dead_letters"]))
+    c.print(table)
+    batches = Table(title="live batches")
+    for column in ("batch", "status", "progress", "done", "expires in"):
+        batches.add_column(column)
+    for b in data["live_batches"]:
+        done = b["completed"] + b["failed"]
+        bar = ProgressBar(total=max(b["requests"], 1), completed=done, width=30)
+        stuck = f" [red]stuck in {b['stuck']}[/]" if b["stuck"] else ""
+        batches.add_row(b["batch_id"], f"{b['status']}{stuck}", bar, f"{done}/{b['requests']}",
+                        f"{b['expires_in_seconds']:.0f}s" if b["expires_in_seconds"] is not None else "-")
+    c.print(batches)
+    cost = data["cost"]
+    c.print(f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "
+            f"${cost['realtime_usd']:.4f}; saved ${cost['saved_usd']:.4f}")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    settings = Settings()
+    from redis import Redis
+
+    store = Store(Redis.from_url(settings.redis_url), settings)
+    batch = store.batch(args.batch)
+    if batch.state != BatchState.SUBMITTED or not batch.openai_id:
+        print(f"batch {args.batch} is {batch.state}, not live at OpenAI", file=sys.stderr)
+        return 1
+    remote = BatchAPI(settings).cancel(batch.openai_id)
+    print(f"batch {args.batch} ({batch.openai_id}): {remote.status}; its unfinished items will be requeued")
+    return 0
+
+
+def add_batch_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = sub.add_parser("status", help="partitions, live batches, dead letters and cost")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=run_status)
+    cancel = sub.add_parser("cancel", help="cancel a live batch; its unfinished items are requeued")
+    cancel.add_argument("batch", help="a batchrelay batch id (brb-...)")
+    cancel.set_defaults(handler=run_cancel)

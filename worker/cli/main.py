@@ -1,0 +1,50 @@
+"""The `batchrelay` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from producers.errors import BatchrelayError
+from worker.cli.batches import add_batch_parsers
+from worker.cli.demo import add_demo_parser
+from worker.cli.items import add_item_parsers
+from worker.cli.roles import add_role_parsers, run_emulator
+from worker.cli.stack import add_arguments as add_up_arguments
+from worker.cli.stack import run_up
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="batchrelay",
+        description="Queue LLM requests in Redis; Celery workers run them as OpenAI batches.",
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run Redis (if none), the emulator (if no key), worker, beat, Flower")
+    add_up_arguments(up)
+    up.set_defaults(handler=run_up)
+    add_demo_parser(sub)
+    add_role_parsers(sub)
+    sub.add_parser("emulator", help="run the Batch API emulator (see `batchrelay emulator --help`)",
+                   add_help=False)
+    add_item_parsers(sub)
+    add_batch_parsers(sub)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["emulator"]:
+        return run_emulator(args_list[1:])
+    root = parser()
+    args, extra = root.parse_known_args(args_list)
+    if extra and args.command not in ("worker", "beat", "flower"):
+        root.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return int(args.handler(args))
+    except BatchrelayError as error:
+        print(f"batchrelay: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,138 @@
+"""`batchrelay up`: Redis (private if none answers), the emulator (without an API key), a
+worker, beat and Flower as child processes, stopped together on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from producers.errors import ConfigurationError
+from worker.services import (
+    DEFAULT_REDIS_URL,
+    ProcessGroup,
+    free_port,
+    http_answers,
+    python_module,
+    redis_answers,
+    start_redis,
+    wait_until,
+)
+
+EMULATOR_KEY = "sk-batchrelay-emulator"
+
+
+@dataclass
+class StackOptions:
+    data_dir: Path = Path(".batchrelay")
+    concurrency: int = 2
+    flower: bool = True
+    flower_port: int = 5555
+    force_emulator: bool = False
+    emulator_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+
+
+class Stack:
+    """The local services and roles of one `up`."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.group = ProcessGroup()
+        self.env: dict[str, str] = {**os.environ, **options.env}
+        self.notes: list[str] = []
+
+    def _redis(self) -> None:
+        url = self.env.get("BATCHRELAY_REDIS_URL")
+        if url:
+            if not redis_answers(url):
+                raise ConfigurationError(f"BATCHRELAY_REDIS_URL is set but nothing answers at {url}")
+            return
+        if redis_answers(DEFAULT_REDIS_URL):
+            self.env["BATCHRELAY_REDIS_URL"] = DEFAULT_REDIS_URL
+            self.notes.append(f"redis: using the server at {DEFAULT_REDIS_URL}")
+            return
+        process, url = start_redis(self.options.data_dir.resolve() / "redis")
+        self.group.adopt("redis", process)
+        self.env["BATCHRELAY_REDIS_URL"] = url
+        self.notes.append(f"redis: started a private server at {url} (AOF in {self.options.data_dir}/redis)")
+
+    def _emulator(self) -> None:
+        if self.env.get("OPENAI_API_KEY") and not self.options.force_emulator:
+            self.notes.append("openai: using OPENAI_API_KEY" + (
+                f" at {self.env['OPENAI_BASE_URL']}" if self.env.get("OPENAI_BASE_URL") else ""))
+            return
+        port = free_port()
+        args = python_module("emulator", "--host", "127.0.0.1", "--port", str(port),
+                             *self.options.emulator_args)
+        process = self.group.start("emulator", args, self.env, quiet=True)
+        wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/_emulator/faults"), 30, "emulator", process)
+        self.env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        self.env["OPENAI_API_KEY"] = EMULATOR_KEY
+        self.notes.append(f"openai: no OPENAI_API_KEY, started the emulator at {self.env['OPENAI_BASE_URL']}")
+
+    def start(self) -> dict[str, str]:
+        try:
+            self._redis()
+            self._emulator()
+            quiet = self.options.quiet
+            celery = ["celery", "-A", "worker.app"]
+            self.group.start("worker", python_module(
+                *celery, "worker", "-Q", "batchrelay", "-c", str(self.options.concurrency),
+                "-n", f"batchrelay-{os.getpid()}@%h", "--loglevel", "INFO"), self.env, quiet)
+            self.group.start("beat", python_module(*celery, "beat", "--loglevel", "INFO"), self.env, quiet)
+            if self.options.flower:
+                self.group.start("flower", [sys.executable, "-m", "worker.cli", "flower",
+                                            "--port", str(self.options.flower_port)], self.env, quiet)
+                self.notes.append(f"flower: http://127.0.0.1:{self.options.flower_port}")
+        except BaseException:
+            self.group.stop()
+            raise
+        return self.env
+
+    def stop(self) -> None:
+        self.group.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    parser.add_argument("--flower-port", type=int, default=5555)
+    parser.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
+
+
+def options_from(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(data_dir=args.data_dir, concurrency=args.concurrency,
+                        flower=not args.no_flower, flower_port=args.flower_port)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    stack = Stack(options_from(args))
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stack.start()
+    for note in stack.notes:
+        print(note, flush=True)
+    print("batchrelay is up; Ctrl-C stops it", flush=True)
+    try:
+        while not stopping:
+            exited = stack.group.first_exited()
+            if exited:
+                print(f"{exited[0]} exited with code {exited[1]}; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        stack.stop()

@@ -1,0 +1,1 @@
+"""Observability: cost accounting and the Prometheus exporter."""
