@@ -156,6 +156,18 @@ def rejection_from(error: ValidationError, index: int | None, raw: Any) -> Rejec
     return Rejection(index, item_id if isinstance(item_id, str) else None, field, message)
 
 
+def _non_finite(value: Any) -> bool:
+    """True if a NaN or infinity hides in ``value`` (JSON cannot carry them; orjson would
+    silently write null)."""
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
 def estimate_tokens(line: bytes) -> int:
     """A cheap upper-bound-ish token estimate for enqueued-token budgets (4 bytes a token)."""
     return len(line) // 4 + 1
@@ -169,17 +181,21 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
             item = WorkItem.model_validate(raw.model_dump())
     except ValidationError as error:
         raise InvalidItem([rejection_from(error, index, raw)]) from None
+    # Name the item by the id its producer gave; a generated id would mean nothing to them.
+    given = item.id if isinstance(raw, WorkItem) or (isinstance(raw, dict) and "id" in raw) else None
     try:
         line = orjson.dumps(
             {"custom_id": item.id, "method": "POST", "url": item.endpoint.value, "body": item.body}
         )
     except (TypeError, orjson.JSONEncodeError) as error:
         raise InvalidItem(
-            [Rejection(index, item.id, "body", f"not JSON-serializable: {error}")]
+            [Rejection(index, given, "body", f"not JSON-serializable: {error}")]
         ) from None
+    if _non_finite(item.body):
+        raise InvalidItem([Rejection(index, given, "body", "NaN or infinity is not valid JSON")])
     if len(line) > max_line_bytes:
         raise InvalidItem(
-            [Rejection(index, item.id, "body", f"request line is {len(line)} bytes, over the "
+            [Rejection(index, given, "body", f"request line is {len(line)} bytes, over the "
                        f"per-item limit of {max_line_bytes} bytes")]
         )
     return PreparedItem(item=item, line=line, tokens=estimate_tokens(line), inputs=item.embedding_inputs())

@@ -1,0 +1,78 @@
+"""Fixtures: a real Redis (flushed per test), the emulator over HTTP, real Celery processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from producers.producer import Producer
+from producers.settings import Settings
+from tests.support.cluster import FAST_SETTINGS, Cluster
+from tests.support.redis import test_url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = test_url()
+    client = Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(redis_url=redis_url)
+
+
+@pytest.fixture
+def producer(redis: Redis, settings: Settings) -> Producer:
+    return Producer(redis, settings)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    from emulator.testing import running_emulator
+
+    with running_emulator(batch_seconds=0.5, validating_seconds=0.1, finalizing_seconds=0.1) as running:
+        yield running
+
+
+@pytest.fixture
+def worker_env(redis_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
+    """The environment of worker processes: test Redis, emulator, fast intervals."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+    env.update(FAST_SETTINGS)
+    env.update({
+        "BATCHRELAY_REDIS_URL": redis_url,
+        "OPENAI_BASE_URL": emulator.base_url,
+        "OPENAI_API_KEY": "sk-test-emulator",
+        "BATCHRELAY_SPOOL_DIR": str(tmp_path / "spool"),
+    })
+    return env
+
+
+@pytest.fixture
+def cluster(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(worker_env, tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fast_settings(redis_url: str, worker_env: dict[str, str]) -> Settings:
+    """Settings equal to what the worker processes read, for asserting in-process."""
+    values = {k.removeprefix("BATCHRELAY_").lower(): v for k, v in FAST_SETTINGS.items()}
+    return Settings(redis_url=redis_url, **values)

@@ -1,0 +1,85 @@
+"""Real Celery worker and beat processes for the tests, killable on demand."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.waiting import wait_for
+
+FAST_SETTINGS = {
+    "BATCHRELAY_FLUSH_AFTER": "0.5",
+    "BATCHRELAY_AGGREGATE_INTERVAL": "0.3",
+    "BATCHRELAY_POLL_INTERVAL": "0.5",
+    "BATCHRELAY_HOUSEKEEPING_INTERVAL": "1",
+    "BATCHRELAY_LEASE_SECONDS": "8",
+    "BATCHRELAY_RETRY_BACKOFF": "0.2",
+    "BATCHRELAY_RETRY_BACKOFF_MAX": "1",
+    "BATCHRELAY_TOKEN_BACKOFF": "0.5",
+    "BATCHRELAY_TOKEN_BACKOFF_MAX": "2",
+    "BATCHRELAY_WEBHOOK_ALLOW": '["127.0.0.1/8", "localhost"]',
+}
+
+
+class Cluster:
+    """Workers and beats of one test, sharing one environment; all stopped at teardown."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _start(self, name: str, args: list[str], extra_env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker.app", *args],
+            env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def worker(self, name: str = "w1", concurrency: int = 2, extra_env: dict[str, str] | None = None,
+               queues: str = "batchrelay") -> subprocess.Popen[bytes]:
+        process = self._start(name, ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+                                     "--loglevel", "INFO", "--without-mingle", "--without-gossip"], extra_env)
+        wait_for(lambda: b"ready" in self.log(name).encode() or process.poll() is not None, 60,
+                 f"worker {name} ready")
+        assert process.poll() is None, self.log(name)
+        return process
+
+    def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
+        return self._start(name, ["beat", "--loglevel", "INFO"], None)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and its pool children (the whole process group)."""
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()

@@ -1,0 +1,114 @@
+"""The producer SDK against a real Redis: storing once, refusing clearly, reporting exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from redis import Redis
+
+from producers import Callback, InvalidItem, Producer, QueueFull, WorkItem
+from producers.keys import Keys, partition_tag
+from producers.settings import Settings
+
+
+def chat(item_id: str | None = None, model: str = "gpt-4o-mini", **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"body": {"model": model, "messages": [{"role": "user", "content": "hi"}]}, **extra}
+    if item_id is not None:
+        item["id"] = item_id
+    return item
+
+
+def keyspace(redis: Redis) -> set[bytes]:
+    return set(redis.scan_iter(count=1000))
+
+
+def test_submit_stores_the_request_line_once(producer: Producer, redis: Redis) -> None:
+    assert producer.submit(chat("a")) == "a"
+    assert producer.submit(chat("a")) == "a"
+    pk = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
+    assert redis.lrange(pk.queue, 0, -1) == [b"a"]
+    line = orjson.loads(redis.hget(pk.item("a"), "line") or b"")
+    assert line == {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+                    "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}
+    status = producer.status("a")
+    assert (status.state, status.attempt) == ("queued", 1)
+
+
+def test_generated_ids_and_work_item_objects(producer: Producer) -> None:
+    item = WorkItem(body={"model": "m"}, callback=Callback.celery("svc.on_result", queue="results"))
+    assert producer.submit(item) == item.id
+    assert item.id.startswith("item-")
+    assert producer.status(item.id).state == "queued"
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"id": "x1", "body": {"messages": []}}, "body.model"),
+        ({"id": "x2", "body": {"model": "m", "stream": True}}, "body.stream"),
+        ({"id": "x3", "endpoint": "/v1/images", "body": {"model": "m"}}, "endpoint"),
+        ({"id": "x" * 65, "body": {"model": "m"}}, "id"),
+        ({"id": "bad\nid", "body": {"model": "m"}}, "id"),
+        ({"id": "x4", "body": {"model": "m"}, "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+        ({"id": "x5", "body": {"model": "m", "x": float("nan")}}, "body"),
+        ({"id": "x6", "body": {"model": "m", "x": {1, 2}}}, "body"),
+        ({"id": "x7", "body": {"model": "m"}, "callback": {"url": "ftp://x"}}, "callback.url"),
+        ({"id": "x8", "body": {"model": "m"}, "surprise": 1}, "surprise"),
+        ({"id": "x9", "endpoint": "/v1/embeddings", "body": {"model": "m"}}, "body.input"),
+    ],
+)
+def test_invalid_items_name_the_item_and_field_and_store_nothing(
+    producer: Producer, redis: Redis, item: dict[str, Any], field: str
+) -> None:
+    before = keyspace(redis)
+    with pytest.raises(InvalidItem) as caught:
+        producer.submit(item)
+    rejection = caught.value.rejections[0]
+    assert rejection.field == field, caught.value
+    assert rejection.item_id == item["id"]
+    assert repr(item["id"])[1:11] in str(caught.value) and field in str(caught.value)
+    assert keyspace(redis) == before
+
+
+def test_oversize_item_is_refused(redis: Redis, redis_url: str) -> None:
+    producer = Producer(redis, Settings(redis_url=redis_url, max_item_bytes=1000))
+    with pytest.raises(InvalidItem, match="per-item limit"):
+        producer.submit({"id": "big", "body": {"model": "m", "x": "y" * 2000}})
+
+
+def test_submit_many_reports_exactly_and_bad_items_block_nothing(producer: Producer, redis: Redis) -> None:
+    producer.submit(chat("dup"))
+    items = [chat("ok-1"), {"id": "bad", "body": {}}, chat("dup"), chat("ok-2", model="other"), chat("ok-1")]
+    report = producer.submit_many(items)
+    assert report.accepted == ["ok-1", "ok-2"]
+    assert sorted(report.duplicates) == ["dup", "ok-1"]
+    assert [(r.index, r.item_id, r.field) for r in report.rejected] == [(1, "bad", "body.model")]
+    assert {producer.status(i).state for i in ("ok-1", "ok-2", "dup")} == {"queued"}
+    assert len(producer.partitions()) == 2
+
+
+def test_submit_many_strict_stores_nothing_on_any_error(producer: Producer, redis: Redis) -> None:
+    before = keyspace(redis)
+    with pytest.raises(InvalidItem):
+        producer.submit_many([chat("a"), {"id": "b", "body": {"model": ""}}], strict=True)
+    assert keyspace(redis) == before
+
+
+def test_queue_full_is_clear_and_partial(redis: Redis, redis_url: str) -> None:
+    producer = Producer(redis, Settings(redis_url=redis_url, max_queued=3))
+    report = producer.submit_many([chat(f"i{n}") for n in range(5)])
+    assert report.accepted == ["i0", "i1", "i2"]
+    assert report.queue_full == ["i3", "i4"]
+    with pytest.raises(QueueFull, match="limit of 3"):
+        producer.submit(chat("i9"))
+    assert producer.submit(chat("i0")) == "i0"  # a duplicate is not refused for being full
+
+
+def test_wait_times_out_without_a_result(producer: Producer) -> None:
+    from producers import WaitTimeout
+
+    producer.submit(chat("slow"))
+    with pytest.raises(WaitTimeout):
+        producer.wait("slow", timeout=0.3)
