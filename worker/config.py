@@ -34,6 +34,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
+        "redbeat_redis_options": {},
         "redbeat_key_prefix": f"{settings.namespace}:redbeat:",
         "redbeat_lock_timeout": max(30, int(settings.poll_interval * 5)),
         "beat_max_loop_interval": max(1, int(tick)),

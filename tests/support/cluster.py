@@ -33,10 +33,11 @@ class Cluster:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def _start(self, name: str, args: list[str], extra_env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    def _start(self, name: str, args: list[str], extra_env: dict[str, str] | None,
+               app: str = "worker.app") -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.app", *args],
+            [sys.executable, "-m", "celery", "-A", app, *args],
             env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -44,9 +45,10 @@ class Cluster:
         return process
 
     def worker(self, name: str = "w1", concurrency: int = 2, extra_env: dict[str, str] | None = None,
-               queues: str = "batchrelay") -> subprocess.Popen[bytes]:
+               queues: str = "batchrelay", app: str = "worker.app") -> subprocess.Popen[bytes]:
         process = self._start(name, ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
-                                     "--loglevel", "INFO", "--without-mingle", "--without-gossip"], extra_env)
+                                     "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+                              extra_env, app)
         wait_for(lambda: b"ready" in self.log(name).encode() or process.poll() is not None, 60,
                  f"worker {name} ready")
         assert process.poll() is None, self.log(name)
