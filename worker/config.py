@@ -8,6 +8,9 @@ from typing import Any
 from producers.settings import Settings
 
 TASK_QUEUE = "batchrelay"
+# Beat's small periodic tasks get their own queue so a backlog of deliveries never delays a poll.
+CONTROL_QUEUE = "batchrelay.control"
+WORKER_QUEUES = f"{TASK_QUEUE},{CONTROL_QUEUE}"
 # Unacked messages come back after this long. Recovery never waits for it (housekeeping acts
 # on our own leases), so it sits far above any task's runtime to rule out double execution.
 VISIBILITY_TIMEOUT = 6 * 3600
@@ -23,12 +26,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend": None,
         "task_ignore_result": True,
         "task_default_queue": TASK_QUEUE,
+        "task_routes": {
+            name: {"queue": CONTROL_QUEUE}
+            for name in ("batchrelay.tick", "batchrelay.poll", "batchrelay.housekeeping")
+        },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_serializer": "json",
         "accept_content": ["json"],
-        "task_send_sent_event": True,
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,7 @@ def _env_refs(container: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield "Secret", ref["secretKeyRef"]["name"]
 
 
+@cache
 def _crd_validator(schema_file: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((SCHEMAS / schema_file).read_text())
     jsonschema.Draft202012Validator.check_schema(schema)

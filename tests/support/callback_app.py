@@ -16,10 +16,14 @@ app.conf.task_default_queue = "results"
 app.conf.worker_hijack_root_logger = False
 
 
+_redis: list[Redis] = []
+
+
 @app.task(name="receiver.record", bind=True)
 def record(self: Any, result: dict[str, Any]) -> None:
-    redis = Redis.from_url(os.environ["BATCHRELAY_REDIS_URL"])
+    if not _redis:
+        _redis.append(Redis.from_url(os.environ["BATCHRELAY_REDIS_URL"]))
+    redis = _redis[0]
     entry = {"task_id": self.request.id, "id": result["id"], "key": result["idempotency_key"],
              "status": result["status"]}
     redis.rpush(RECEIVED_KEY, orjson.dumps(entry))
-    redis.close()

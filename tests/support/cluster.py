@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.support.waiting import wait_for
+from worker.config import WORKER_QUEUES
 
 FAST_SETTINGS = {
     "BATCHRELAY_FLUSH_AFTER": "0.5",
@@ -45,7 +46,7 @@ class Cluster:
         return process
 
     def worker(self, name: str = "w1", concurrency: int = 2, extra_env: dict[str, str] | None = None,
-               queues: str = "batchrelay", app: str = "worker.app") -> subprocess.Popen[bytes]:
+               queues: str = WORKER_QUEUES, app: str = "worker.app") -> subprocess.Popen[bytes]:
         process = self._start(name, ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
                                      "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
                               extra_env, app)

@@ -49,6 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
     options = StackOptions(
         data_dir=args.data_dir, concurrency=2, flower=False, force_emulator=not args.real,
         emulator_args=["--batch-seconds", "2"], env=dict(DEMO_ENV), quiet=not args.verbose,
+        private_redis=args.private_redis,
     )
     stack = Stack(options)
     c = console()
@@ -85,6 +86,8 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     demo.add_argument("--real", action="store_true", help="use OPENAI_API_KEY instead of the emulator")
     demo.add_argument("--verbose", action="store_true", help="show the worker's and beat's logs")
     demo.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
+    demo.add_argument("--private-redis", action="store_true",
+                      help="start a private Redis even if one answers on 127.0.0.1:6379")
     demo.set_defaults(handler=run_demo)
 
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from producers.settings import Settings
+from worker.config import WORKER_QUEUES
 
 CELERY = [sys.executable, "-m", "celery", "-A", "worker.app"]
 
@@ -18,7 +19,7 @@ def _exec(args: list[str], env: dict[str, str] | None = None) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    command = [*CELERY, "worker", "-Q", "batchrelay", "--loglevel", args.loglevel]
+    command = [*CELERY, "worker", "-Q", WORKER_QUEUES, "--loglevel", args.loglevel]
     if args.concurrency:
         command += ["-c", str(args.concurrency)]
     return _exec(command + args.extra)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from producers.errors import ConfigurationError
+from worker.config import WORKER_QUEUES
 from worker.services import (
     DEFAULT_REDIS_URL,
     ProcessGroup,
@@ -34,6 +35,7 @@ class StackOptions:
     flower: bool = True
     flower_port: int = 5555
     force_emulator: bool = False
+    private_redis: bool = False
     emulator_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
@@ -50,11 +52,11 @@ class Stack:
 
     def _redis(self) -> None:
         url = self.env.get("BATCHRELAY_REDIS_URL")
-        if url:
+        if url and not self.options.private_redis:
             if not redis_answers(url):
                 raise ConfigurationError(f"BATCHRELAY_REDIS_URL is set but nothing answers at {url}")
             return
-        if redis_answers(DEFAULT_REDIS_URL):
+        if not self.options.private_redis and redis_answers(DEFAULT_REDIS_URL):
             self.env["BATCHRELAY_REDIS_URL"] = DEFAULT_REDIS_URL
             self.notes.append(f"redis: using the server at {DEFAULT_REDIS_URL}")
             return
@@ -84,7 +86,7 @@ class Stack:
             quiet = self.options.quiet
             celery = ["celery", "-A", "worker.app"]
             self.group.start("worker", python_module(
-                *celery, "worker", "-Q", "batchrelay", "-c", str(self.options.concurrency),
+                *celery, "worker", "-Q", WORKER_QUEUES, "-c", str(self.options.concurrency),
                 "-n", f"batchrelay-{os.getpid()}@%h", "--loglevel", "INFO"), self.env, quiet)
             self.group.start("beat", python_module(*celery, "beat", "--loglevel", "INFO"), self.env, quiet)
             if self.options.flower:
@@ -105,11 +107,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
     parser.add_argument("--flower-port", type=int, default=5555)
     parser.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
+    parser.add_argument("--private-redis", action="store_true",
+                        help="start a private Redis even if one answers on 127.0.0.1:6379")
 
 
 def options_from(args: argparse.Namespace) -> StackOptions:
     return StackOptions(data_dir=args.data_dir, concurrency=args.concurrency,
-                        flower=not args.no_flower, flower_port=args.flower_port)
+                        flower=not args.no_flower, flower_port=args.flower_port,
+                        private_redis=args.private_redis)
 
 
 def run_up(args: argparse.Namespace) -> int:

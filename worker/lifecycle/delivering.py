@@ -61,7 +61,6 @@ def deliver(
         key = str(result.get("idempotency_key", item_id))
         if callback and callback.task and not fields["dl_task"]:
             send_task(callback.task, callback.queue, result, key)
-            store.mark_item(ptag, item_id, dl_task=1)
             report.celery += 1
         if callback and callback.url:
             try:
@@ -69,7 +68,8 @@ def deliver(
                 report.webhooks += 1
             except DeliveryFailed as error:
                 tries = int(fields["wh_tries"]) + 1
-                store.mark_item(ptag, item_id, wh_tries=tries, wh_err=str(error)[:300])
+                # The Celery callback already went out: remember it so the retry skips it.
+                store.mark_item(ptag, item_id, wh_tries=tries, wh_err=str(error)[:300], dl_task=1)
                 if error.retryable and tries < settings.webhook_max_tries:
                     store.retry_delivery_at(ptag, item_id, time.time() + webhook_backoff(tries))
                     report.webhook_retries += 1

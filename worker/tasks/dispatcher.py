@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from worker.app import app
 
 
@@ -21,11 +19,6 @@ class CeleryDispatcher:
 
     def deliver(self, ptag: str, item_ids: list[str]) -> None:
         app.send_task("batchrelay.deliver", args=[ptag, item_ids])
-
-
-def send_callback(task: str, queue: str, result: dict[str, Any], key: str) -> None:
-    """Deliver a result to a user's Celery task on the shared broker, keyed for dedup."""
-    app.send_task(task, args=[result], queue=queue, task_id=key)
 
 
 dispatcher = CeleryDispatcher()
