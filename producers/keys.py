@@ -137,6 +137,11 @@ class Keys:
         return self.namespace("lock", "housekeeping")
 
     @property
+    def polls(self) -> str:
+        """LIST of recent poll passes (start, end, batches polled), newest first, capped."""
+        return self.namespace("polls")
+
+    @property
     def events(self) -> str:
         """STREAM of notable events (stuck batches, dead letters) for ops, capped."""
         return self.namespace("events")

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     token_backoff: float = Field(60.0, ge=0)
     token_backoff_max: float = Field(3600.0, ge=0)
 
+    beat_lock_timeout: float = Field(60.0, gt=1, description="a standby beat takes over after this")
     lease_seconds: float = Field(300.0, gt=0, description="a claim older than this is presumed dead")
     stuck_after: float = Field(3600.0, gt=0, description="report a batch validating/finalizing this long")
     result_ttl: int = Field(7 * 86400, ge=60)

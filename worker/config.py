@@ -42,7 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "redbeat_redis_url": settings.redis_url,
         "redbeat_redis_options": {},
         "redbeat_key_prefix": f"{settings.namespace}:redbeat:",
-        "redbeat_lock_timeout": max(30, int(settings.poll_interval * 5)),
+        "redbeat_lock_timeout": int(settings.beat_lock_timeout),
         "beat_max_loop_interval": max(1, int(tick)),
         "beat_schedule": {
             "batchrelay-tick": {

@@ -204,6 +204,13 @@ class Store:
             out += [b.decode() for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)]
         return out
 
+    def record_poll(self, started: float, ended: float, polled: int) -> None:
+        entry = orjson.dumps({"start": started, "end": ended, "polled": polled})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(self.keys.polls, entry)
+        pipe.ltrim(self.keys.polls, 0, 999)
+        pipe.execute()
+
     # -- packing ----------------------------------------------------------------------------
 
     def claim(self, batch_id: str, chunk: int, limits: tuple[int, int, int, int]) -> Claim:

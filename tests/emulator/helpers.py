@@ -11,7 +11,9 @@ import openai
 from openai.types import Batch
 
 FINISHED = ("completed", "failed", "expired", "cancelled")
-SENTIMENT_PROMPT = "Classify the sentiment of the review as positive or negative. Answer in one word."
+SENTIMENT_PROMPT = (
+    "Classify the sentiment of the review as positive or negative. Answer in one word."
+)
 
 
 def chat_line(
@@ -28,7 +30,9 @@ def chat_line(
 
 
 def chat_lines(count: int, prefix: str = "req") -> list[dict[str, Any]]:
-    return [chat_line(f"{prefix}-{i}", f"Question number {i}: what is batching?") for i in range(count)]
+    return [
+        chat_line(f"{prefix}-{i}", f"Question number {i}: what is batching?") for i in range(count)
+    ]
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

@@ -59,9 +59,7 @@ def test_cancel_of_an_unknown_batch_is_404(client: openai.OpenAI) -> None:
         client.batches.cancel("batch_missing")
 
 
-def test_injected_expiry_keeps_the_finished_fraction(
-    client: openai.OpenAI, tmp_path: Path
-) -> None:
+def test_injected_expiry_keeps_the_finished_fraction(client: openai.OpenAI, tmp_path: Path) -> None:
     rows = chat_lines(20)
     batch = submit(client, tmp_path, rows, metadata={"emulator_expire_fraction": "0.5"})
     done = wait_for(client, batch.id)
@@ -82,7 +80,9 @@ def short_window() -> Iterator[RunningEmulator]:
         yield emu
 
 
-def test_the_completion_window_really_expires(short_window: RunningEmulator, tmp_path: Path) -> None:
+def test_the_completion_window_really_expires(
+    short_window: RunningEmulator, tmp_path: Path
+) -> None:
     client = short_window.client()
     rows = chat_lines(30)
     batch = submit(client, tmp_path, rows)

@@ -159,3 +159,15 @@ def test_faults_control_api_merges_validates_and_resets(emu: RunningEmulator) ->
 
     emu.reset()
     assert emu.faults()["line_500_rate"] == 0.0
+
+
+def test_seeded_line_faults_repeat_after_a_reset(emu: RunningEmulator, tmp_path: Path) -> None:
+    def failing_ids() -> set[str]:
+        emu.reset()
+        emu.set_faults(line_500_rate=0.5)
+        client = emu.client()
+        done = wait_for(client, submit(client, tmp_path, chat_lines(30)).id)
+        return {e["custom_id"] for e in read_jsonl(client, done.error_file_id)}
+
+    first, second = failing_ids(), failing_ids()
+    assert first == second and 0 < len(first) < 30

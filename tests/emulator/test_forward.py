@@ -18,7 +18,9 @@ def test_forwarded_answers_and_errors_are_recorded(emu: RunningEmulator, tmp_pat
     rows = [*chat_lines(12), {**chat_line("broken", "x"), "body": {"model": "gpt-4o-mini"}}]
     expected = upstream.chat.completions.create(**rows[0]["body"]).choices[0].message.content
 
-    with running_emulator(forward_url=emu.base_url, forward_concurrency=3, batch_seconds=0.2) as fwd:
+    with running_emulator(
+        forward_url=emu.base_url, forward_concurrency=3, batch_seconds=0.2
+    ) as fwd:
         client = fwd.client()
         done = wait_for(client, submit(client, tmp_path, rows).id)
         outputs = by_custom_id(read_jsonl(client, done.output_file_id))
@@ -49,7 +51,9 @@ def test_realtime_endpoints_answer_directly(client: openai.OpenAI) -> None:
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
     )
     assert chat.choices[0].message.content
-    vectors = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"], dimensions=8)
+    vectors = client.embeddings.create(
+        model="text-embedding-3-small", input=["a", "b"], dimensions=8
+    )
     assert [len(d.embedding) for d in vectors.data] == [8, 8]
     response = client.responses.create(model="gpt-4.1-mini", input="hello")
     assert response.output_text

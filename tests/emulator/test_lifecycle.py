@@ -55,7 +55,7 @@ def test_chat_batch_walks_every_status_and_fills_the_batch_object(
     assert batch.metadata == {"purpose": "test"}
     assert batch.expires_at == batch.created_at + 86400
 
-    seen = [batch.status]
+    seen: list[str] = [batch.status]
     while seen[-1] != "completed":
         status = client.batches.retrieve(batch.id).status
         if status != seen[-1]:
@@ -63,7 +63,9 @@ def test_chat_batch_walks_every_status_and_fills_the_batch_object(
     done = client.batches.retrieve(batch.id)
 
     assert seen == ["validating", "in_progress", "finalizing", "completed"] or seen == [
-        "validating", "in_progress", "completed"
+        "validating",
+        "in_progress",
+        "completed",
     ]
     assert done.model == "gpt-4o-mini"
     assert done.in_progress_at and done.finalizing_at and done.completed_at
@@ -72,7 +74,9 @@ def test_chat_batch_walks_every_status_and_fills_the_batch_object(
     assert done.errors is None
     assert done.usage is not None and done.usage.input_tokens > 0 and done.usage.output_tokens > 0
     assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
-    bodies = {r["custom_id"]: r["response"]["body"] for r in read_jsonl(client, done.output_file_id)}
+    bodies = {
+        r["custom_id"]: r["response"]["body"] for r in read_jsonl(client, done.output_file_id)
+    }
     body = bodies["req-0"]
     assert body["object"] == "chat.completion"
     assert body["id"] and body["created"] and body["model"] == "gpt-4o-mini"
@@ -127,7 +131,9 @@ def test_embeddings_batch_honours_dimensions(client: openai.OpenAI, tmp_path: Pa
     model = "text-embedding-3-small"
     rows = [
         line("one", "/v1/embeddings", {"model": model, "input": "hello world"}),
-        line("many", "/v1/embeddings", {"model": model, "input": ["a", "b", "c"], "dimensions": 64}),
+        line(
+            "many", "/v1/embeddings", {"model": model, "input": ["a", "b", "c"], "dimensions": 64}
+        ),
         line("again", "/v1/embeddings", {"model": model, "input": "hello world"}),
     ]
     bodies = run_batch(client, tmp_path, rows, "/v1/embeddings")
@@ -148,11 +154,15 @@ def test_embeddings_batch_honours_dimensions(client: openai.OpenAI, tmp_path: Pa
 def test_responses_batch(client: openai.OpenAI, tmp_path: Path) -> None:
     rows = [
         line("r1", "/v1/responses", {"model": "gpt-4.1-mini", "input": "Tell me about queues."}),
-        line("r2", "/v1/responses", {
-            "model": "gpt-4.1-mini",
-            "instructions": SENTIMENT_PROMPT,
-            "input": [{"role": "user", "content": "Bad and awful, do not buy."}],
-        }),
+        line(
+            "r2",
+            "/v1/responses",
+            {
+                "model": "gpt-4.1-mini",
+                "instructions": SENTIMENT_PROMPT,
+                "input": [{"role": "user", "content": "Bad and awful, do not buy."}],
+            },
+        ),
     ]
     bodies = run_batch(client, tmp_path, rows, "/v1/responses")
 
@@ -167,8 +177,13 @@ def test_responses_batch(client: openai.OpenAI, tmp_path: Path) -> None:
 
 
 def test_completions_batch(client: openai.OpenAI, tmp_path: Path) -> None:
-    rows = [line("c1", "/v1/completions", {"model": "gpt-3.5-turbo-instruct",
-                                            "prompt": "Say hello", "max_tokens": 50})]
+    rows = [
+        line(
+            "c1",
+            "/v1/completions",
+            {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello", "max_tokens": 50},
+        )
+    ]
     body = run_batch(client, tmp_path, rows, "/v1/completions")["c1"]
     assert body["object"] == "text_completion"
     assert body["choices"][0]["text"] and body["choices"][0]["index"] == 0
@@ -177,8 +192,11 @@ def test_completions_batch(client: openai.OpenAI, tmp_path: Path) -> None:
 
 def test_moderations_batch(client: openai.OpenAI, tmp_path: Path) -> None:
     rows = [
-        line("m1", "/v1/moderations", {"model": "omni-moderation-latest",
-                                        "input": ["I will kill you", "What a nice day"]}),
+        line(
+            "m1",
+            "/v1/moderations",
+            {"model": "omni-moderation-latest", "input": ["I will kill you", "What a nice day"]},
+        ),
     ]
     body = run_batch(client, tmp_path, rows, "/v1/moderations")["m1"]
     flagged, clean = body["results"]
@@ -188,8 +206,10 @@ def test_moderations_batch(client: openai.OpenAI, tmp_path: Path) -> None:
 
 
 def test_request_body_errors_become_400_lines(client: openai.OpenAI, tmp_path: Path) -> None:
-    rows = [chat_line("ok", "hi"), line("no-messages", "/v1/chat/completions",
-                                        {"model": "gpt-4o-mini"})]
+    rows = [
+        chat_line("ok", "hi"),
+        line("no-messages", "/v1/chat/completions", {"model": "gpt-4o-mini"}),
+    ]
     batch = submit(client, tmp_path, rows)
     done = wait_for(client, batch.id)
     assert done.status == "completed"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from emulator.testing import RunningEmulator
 
-TUTORIAL_SCRIPT = '''
+TUTORIAL_SCRIPT = """
 import json
 import time
 
@@ -78,7 +78,7 @@ for res in sorted(results, key=lambda r: r["custom_id"]):
     index = int(task_id.split("-")[-1])
     result = res["response"]["body"]["choices"][0]["message"]["content"]
     print(f"{task_id}: {result}")
-'''
+"""
 
 
 def test_tutorial_client_runs_unchanged(emu: RunningEmulator, tmp_path: Path) -> None:
@@ -87,7 +87,11 @@ def test_tutorial_client_runs_unchanged(emu: RunningEmulator, tmp_path: Path) ->
     env = {"OPENAI_BASE_URL": emu.base_url, "OPENAI_API_KEY": "sk-tutorial"}
 
     finished = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 

@@ -105,7 +105,9 @@ def test_bad_endpoint_is_a_400(client: openai.OpenAI, tmp_path: Path) -> None:
     file_id = upload(client, write_jsonl(tmp_path / "in.jsonl", chat_lines(1)))
     with pytest.raises(openai.BadRequestError) as caught:
         client.batches.create(
-            input_file_id=file_id, endpoint="/v1/nothing", completion_window="24h"  # type: ignore[arg-type]
+            input_file_id=file_id,
+            endpoint="/v1/nothing",  # type: ignore[arg-type]
+            completion_window="24h",
         )
     assert caught.value.param == "endpoint"
 
@@ -114,7 +116,9 @@ def test_bad_completion_window_is_a_400(client: openai.OpenAI, tmp_path: Path) -
     file_id = upload(client, write_jsonl(tmp_path / "in.jsonl", chat_lines(1)))
     with pytest.raises(openai.BadRequestError) as caught:
         client.batches.create(
-            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="48h"  # type: ignore[arg-type]
+            input_file_id=file_id,
+            endpoint="/v1/chat/completions",
+            completion_window="48h",  # type: ignore[arg-type]
         )
     assert caught.value.param == "completion_window"
 

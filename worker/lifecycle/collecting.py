@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from producers.settings import Settings
 from producers.status import BatchState
+from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.openai_api import BatchAPI
 from worker.outcomes import BadLine, parse_line
@@ -63,6 +64,7 @@ class Collector:
         if not self._pending:
             return
         counts = self.store.settle(self.batch, self._pending)
+        failpoint("collect.mid")
         self.report.add(counts)
         finished = [o.item_id for o in self._pending if o.kind in ("ok", "dead")]
         self.report.finished += finished

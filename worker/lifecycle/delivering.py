@@ -19,6 +19,7 @@ import orjson
 from producers.errors import DeliveryFailed
 from producers.models import Callback
 from producers.settings import Settings
+from worker.failpoints import failpoint
 from worker.store import Store
 from worker.webhooks import WebhookSender
 
@@ -62,6 +63,8 @@ def deliver(
         if callback and callback.task and not fields["dl_task"]:
             send_task(callback.task, callback.queue, result, key)
             report.celery += 1
+            if report.celery == 10:
+                failpoint("deliver.mid")
         if callback and callback.url:
             try:
                 webhooks.send(callback.url, raw, key, callback.headers)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from producers.settings import Settings
 from producers.status import BatchState
+from worker.failpoints import failpoint
 from worker.store import Partition, Store
 
 log = logging.getLogger("batchrelay.packing")
@@ -81,6 +82,7 @@ def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> Packed
             if claim.count:
                 handle.write(b"\n".join(claim.lines))
                 handle.write(b"\n")
+                failpoint("pack.mid")
                 count += claim.count
                 size += claim.size
                 left[0] -= claim.count

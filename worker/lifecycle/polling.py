@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from producers.errors import OpenAIError
@@ -24,10 +25,13 @@ class PollReport:
     errors: int = 0
 
 
-def poll(store: Store, api: BatchAPI, settings: Settings) -> PollReport:
-    """Retrieve each live batch once. The caller holds the poll lock."""
+def poll(store: Store, api: BatchAPI, settings: Settings,
+         keep_lock: Callable[[], object] = lambda: None) -> PollReport:
+    """Retrieve each live batch once. The caller holds the poll lock; ``keep_lock`` renews it."""
     report = PollReport()
+    started = time.time()
     for batch_id in store.live_batches():
+        keep_lock()
         batch = store.batch(batch_id)
         if not batch.openai_id:
             continue
@@ -51,4 +55,5 @@ def poll(store: Store, api: BatchAPI, settings: Settings) -> PollReport:
             batch_id, BatchState.SUBMITTED, BatchState(status), lease=True, live="rem"
         ):
             report.terminal.append(batch_id)
+    store.record_poll(started, time.time(), report.polled)
     return report

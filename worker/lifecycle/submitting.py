@@ -15,6 +15,7 @@ from openai.types import Batch as OpenAIBatch
 
 from producers.errors import OpenAIError
 from producers.status import BatchState
+from worker.failpoints import failpoint
 from worker.openai_api import BatchAPI, CreateOutcomeUnknown, batch_summary
 from worker.store import Batch, Store
 
@@ -65,6 +66,7 @@ def submit(store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Pa
             if path is None or not path.exists():
                 path = write_file(store, batch_id, directory)
             file_id = api.upload(path)
+            failpoint("submit.after_upload")
             store.set_batch(batch_id, input_file_id=file_id)
         store.set_batch(batch_id, create_intent=time.time())
         try:
@@ -73,6 +75,7 @@ def submit(store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Pa
             created = find_created(api, store.batch(batch_id))
             if created is None:
                 raise
+        failpoint("submit.after_create")
     if path is not None:
         path.unlink(missing_ok=True)
     moved = store.transition(

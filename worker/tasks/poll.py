@@ -7,15 +7,18 @@ from worker.lifecycle.polling import poll
 from worker.runtime import runtime
 from worker.tasks.dispatcher import dispatcher
 
+# Short, and renewed for every batch polled: a poller that dies frees the lock quickly.
+POLL_LOCK_SECONDS = 30.0
+
 
 @app.task(name="batchrelay.poll", ignore_result=True)
 def poll_batches() -> int:
     rt = runtime()
-    lock = rt.store.lock(rt.store.keys.poll_lock, ttl=max(60.0, rt.settings.poll_interval * 3))
+    lock = rt.store.lock(rt.store.keys.poll_lock, ttl=POLL_LOCK_SECONDS)
     if not lock.acquire():
         return 0
     try:
-        report = poll(rt.store, rt.api, rt.settings)
+        report = poll(rt.store, rt.api, rt.settings, keep_lock=lock.reacquire)
     finally:
         lock.release()
     for batch_id in report.terminal:

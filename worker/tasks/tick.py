@@ -13,7 +13,7 @@ from worker.tasks.dispatcher import dispatcher
 @app.task(name="batchrelay.tick", ignore_result=True)
 def tick() -> int:
     rt = runtime()
-    lock = rt.store.lock(rt.store.keys.tick_lock, ttl=30)
+    lock = rt.store.lock(rt.store.keys.tick_lock, ttl=10)
     if not lock.acquire():
         return 0
     try:

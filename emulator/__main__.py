@@ -1,0 +1,7 @@
+"""`python -m emulator --port N`."""
+
+import sys
+
+from emulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""Executing a chunk of input lines and writing their outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emulator.config import BatchFaults
+from emulator.lines import (
+    LineOutcome,
+    custom_id_of,
+    execute_locally,
+    fault_outcome,
+    parse_line,
+    pick_line_fault,
+    response_outcome,
+)
+from emulator.outputs import BatchOutputs
+
+if TYPE_CHECKING:
+    from emulator.forward import Forwarder
+
+InputLines = Iterator[tuple[int, bytes]]
+
+
+@dataclass
+class ChunkStats:
+    lines: int = 0
+    completed: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def count(self, outcome: LineOutcome) -> None:
+        self.lines += 1
+        if outcome.succeeded:
+            self.completed += 1
+            self.input_tokens += outcome.input_tokens
+            self.output_tokens += outcome.output_tokens
+        else:
+            self.failed += 1
+
+
+def run_local_chunk(
+    lines: InputLines, count: int, outputs: BatchOutputs, faults: BatchFaults, rng: random.Random
+) -> ChunkStats:
+    """Runs in a worker thread: each outcome is written as soon as it exists."""
+    stats = ChunkStats()
+    for _, raw in itertools.islice(lines, count):
+        outcome = execute_locally(raw, faults, rng)
+        outputs.write(outcome)
+        stats.count(outcome)
+    return stats
+
+
+async def run_forwarded_chunk(
+    lines: InputLines,
+    count: int,
+    outputs: BatchOutputs,
+    faults: BatchFaults,
+    rng: random.Random,
+    forwarder: Forwarder,
+) -> ChunkStats:
+    raws = await asyncio.to_thread(lambda: [raw for _, raw in itertools.islice(lines, count)])
+
+    async def forward(raw: bytes) -> LineOutcome:
+        line = parse_line(raw)
+        fault = pick_line_fault(faults, rng)
+        if fault is not None:
+            return fault_outcome(line.custom_id, fault, faults)
+        status, body = await forwarder.call(line.url, line.body)
+        return response_outcome(line.custom_id, status, body)
+
+    outcomes = await asyncio.gather(*(forward(raw) for raw in raws))
+    stats = ChunkStats()
+    for outcome in outcomes:
+        outputs.write(outcome)
+        stats.count(outcome)
+    return stats
+
+
+def write_unfinished(
+    lines: InputLines, outputs: BatchOutputs, outcome_of: Callable[[str], LineOutcome]
+) -> int:
+    """Writes a `batch_expired`/`batch_cancelled` error line for each line not yet run."""
+    written = 0
+    for _, raw in lines:
+        outputs.write(outcome_of(custom_id_of(raw)))
+        written += 1
+    return written

@@ -1,0 +1,176 @@
+"""Run the emulator as a subprocess from tests.
+
+    with running_emulator(batch_seconds=0.5, line_500_rate=0.1) as emulator:
+        client = emulator.client()
+        emulator.set_faults(http_429_rate=0.3)
+        ...
+        emulator.reset()
+
+Flags are the CLI's, with underscores: `batch_seconds=0.5` -> `--batch-seconds 0.5`; lists
+are joined with commas; `None` and `False` leave a flag out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import openai
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 5.0
+
+
+class EmulatorStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunningEmulator:
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    api_key: str
+    log_path: Path
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("api_key", self.api_key)
+        kwargs.setdefault("base_url", self.base_url)
+        return openai.OpenAI(**kwargs)
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Merges `faults` into the live faults; returns them all."""
+        return self._control("POST", "/_emulator/faults", json=faults)
+
+    def faults(self) -> dict[str, Any]:
+        return self._control("GET", "/_emulator/faults")
+
+    def reset(self, *, data: bool = False) -> dict[str, Any]:
+        """Clears every fault; with `data=True` also every file and batch."""
+        return self._control("POST", "/_emulator/reset", json={"data": data})
+
+    def info(self) -> dict[str, Any]:
+        return self._control("GET", "/_emulator/info")
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory (VmHWM), in MiB."""
+        return _status_kib(self.process.pid, "VmHWM") / 1024
+
+    def rss_mb(self) -> float:
+        return _status_kib(self.process.pid, "VmRSS") / 1024
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _control(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        response = self._http.request(method, self.url + path, json=json)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli_args(flags: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for name, value in flags.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, (list, tuple)):
+            args += [flag, ",".join(str(v) for v in value)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, log: IO[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.flush()
+            raise EmulatorStartError(
+                f"the emulator exited with {process.returncode}: "
+                + Path(log.name).read_text(errors="replace")[-2000:]
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/_emulator/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise EmulatorStartError(f"the emulator did not answer at {url} in time")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_emulator(**flags: Any) -> Iterator[RunningEmulator]:
+    """Starts `python -m emulator` on a free 127.0.0.1 port; stops it on exit."""
+    host = "127.0.0.1"
+    flags.setdefault("port", free_port(host))
+    flags["host"] = host
+    port = int(flags["port"])
+    # The child imports the same `emulator` package as this process, wherever that lives.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path}
+    with tempfile.TemporaryDirectory(prefix="batchrelay-emulator-test-") as scratch:
+        log_path = Path(scratch) / "emulator.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "emulator", *cli_args(flags)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            try:
+                url = f"http://{host}:{port}"
+                _wait_until_up(process, url, log)
+                running = RunningEmulator(
+                    process, host, port, flags.get("api_key") or "test-key", log_path
+                )
+                with running._http:
+                    yield running
+            finally:
+                _stop(process)

@@ -1,0 +1,119 @@
+"""SIGKILL a worker at chosen steps, a beat, and Redis itself; nothing may be lost."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from producers import Callback, Producer
+from producers.settings import Settings
+from tests.support.accounting import ledger
+from tests.support.cluster import Cluster
+from tests.support.inspect import finished
+from tests.support.waiting import wait_for
+from worker.services import start_redis
+from worker.store import Store
+
+CALLBACK = Callback.celery("receiver.record", queue="results")
+
+
+def items(n: int, prefix: str = "k") -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i:05d}", "callback": CALLBACK,
+             "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}}
+            for i in range(n)]
+
+
+def receiver(cluster: Cluster) -> None:
+    cluster.worker("receiver", concurrency=1, queues="results", app="tests.support.callback_app")
+
+
+@pytest.mark.parametrize(
+    ("point", "count"),
+    [
+        ("pack.mid", 300),
+        ("submit.after_upload", 300),
+        ("submit.after_create", 300),
+        ("collect.mid", 2_500),
+        ("deliver.mid", 300),
+    ],
+)
+def test_sigkill_worker_at_each_step(
+    point: str, count: int, cluster: Cluster, producer: Producer, redis: Redis, settings: Settings,
+    tmp_path: Path, emulator: Any,
+) -> None:
+    marker = tmp_path / "failpoint.fired"
+    receiver(cluster)
+    victim = cluster.worker("victim", extra_env={"BATCHRELAY_FAILPOINT": f"{point}:{marker}"})
+    batch = items(count)
+    producer.submit_many(batch)
+    cluster.beat()
+    wait_for(lambda: marker.exists() and victim.poll() is not None, 90, f"the worker killed at {point}")
+    assert victim.returncode == -signal.SIGKILL
+    cluster.worker("rescuer")
+    ids = [i["id"] for i in batch]
+    wait_for(lambda: finished(producer, ids), 180, "every item delivered after the kill")
+    wait_for(lambda: redis.llen("test:received") >= count, 60, "every callback received")
+    result = ledger(producer, Store(redis, settings), redis, ids)
+    print(f"\n{point}: {result.line()}")
+    result.assert_nothing_lost()
+    assert result.succeeded == count
+    if point == "submit.after_create":
+        remote = [b for b in emulator.client().batches.list(limit=100)]
+        ours = [b.metadata.get("batchrelay_batch_id") for b in remote if b.metadata]
+        assert len(ours) == len(set(ours)), "a batch was created twice"
+
+
+def test_sigkill_the_active_beat_the_standby_takes_over(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    cluster.worker()
+    cluster.beat("beat1")
+    wait_for(lambda: redis.exists("br:redbeat::lock"), 30, "beat1 holds the lock")
+    cluster.beat("beat2")
+    first = items(50, "a")
+    producer.submit_many(first)
+    wait_for(lambda: finished(producer, [i["id"] for i in first]), 60, "first items delivered")
+    cluster.kill("beat1")
+    second = items(50, "b")
+    producer.submit_many(second)
+    wait_for(lambda: finished(producer, [i["id"] for i in second]), 90, "beat2 took over")
+    assert "beat: Acquired lock" in cluster.log("beat2") or "Acquired" in cluster.log("beat2")
+    result = ledger(producer, Store(redis, settings), redis, [i["id"] for i in first + second])
+    print(f"\nbeat kill: {result.line()}")
+    result.assert_nothing_lost()
+
+
+def test_redis_restart_with_aof_loses_nothing(tmp_path: Path, worker_env: dict[str, str]) -> None:
+    directory = tmp_path / "redis"
+    server, url = start_redis(directory, fsync="always")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    env = {**worker_env, "BATCHRELAY_REDIS_URL": url}
+    cluster = Cluster(env, tmp_path)
+    redis = Redis.from_url(url)
+    settings = Settings(redis_url=url)
+    producer = Producer(redis, settings)
+    try:
+        receiver(cluster)
+        cluster.worker()
+        batch = items(2000)
+        producer.submit_many(batch)
+        cluster.beat()
+        ids = [i["id"] for i in batch]
+        wait_for(lambda: producer.states(ids[:1]).get(ids[0]) not in (None, "queued"), 60, "work started")
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        server, _ = start_redis(directory, port, fsync="always")
+        wait_for(lambda: finished(producer, ids), 180, "every item delivered after the restart")
+        wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
+        result = ledger(producer, Store(redis, settings), redis, ids)
+        print(f"\nredis restart: {result.line()}")
+        result.assert_nothing_lost()
+    finally:
+        cluster.stop()
+        redis.close()
+        server.terminate()
+        server.wait()

@@ -1,0 +1,120 @@
+"""One read of everything the exporter reports, from Redis, in a few pipelined round trips.
+
+Nothing is kept between scrapes: every number comes from Redis at read time, so any number of
+workers (and exporters) can run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.metrics.cost import cost_by_model
+from worker.store import Store
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    """One (endpoint, model) partition."""
+
+    endpoint: str
+    model: str
+    counts: dict[str, int]
+    queued: int
+    delayed: int
+    oldest_age: float
+    dead_letters: int
+    undelivered: int
+    batches_created: int
+    backoff_seconds: float
+    tokens_in_flight: float
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """One batch in flight: OpenAI's status while live, else our own state."""
+
+    status: str
+    expires_in: float | None = None
+    stuck: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    partitions: list[PartitionStats] = field(default_factory=list)
+    batches: list[BatchStats] = field(default_factory=list)
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else "" if raw is None else str(raw)
+
+
+def _number(raw: Any) -> float:
+    try:
+        return float(_text(raw) or 0)
+    except ValueError:
+        return 0.0
+
+
+def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
+    """Read every partition's queues and counters and every in-flight batch."""
+    now = time.time() if now is None else now
+    partitions = store.partitions()
+    pipe = store.redis.pipeline(transaction=False)
+    for p in partitions:
+        pk = store.pk(p.tag)
+        pipe.hgetall(pk.counts)
+        pipe.llen(pk.queue)
+        pipe.zcard(pk.delayed)
+        pipe.lindex(pk.queue, 0)
+        pipe.zcard(pk.dead)
+        pipe.zcard(pk.undelivered)
+        pipe.zcard(pk.batches)
+        pipe.hmget(pk.meta, ["backoff_until", "tokens_in_flight"])
+        pipe.smembers(pk.live)
+        pipe.zrange(pk.leases, 0, -1)
+    first = pipe.execute()
+    rows = [first[n : n + 10] for n in range(0, len(first), 10)]
+
+    pipe = store.redis.pipeline(transaction=False)
+    live: list[str] = []
+    leased: list[str] = []
+    for p, row in zip(partitions, rows, strict=True):
+        pk = store.pk(p.tag)
+        pipe.hget(pk.item(_text(row[3])), "t_queued") if row[3] else pipe.echo("")
+        for batch_id in sorted(_text(b) for b in row[8]):
+            live.append(batch_id)
+            pipe.hmget(pk.batch(batch_id), ["oa_status", "expires_at", "stuck"])
+        for batch_id in sorted({_text(b) for b in row[9]} - {_text(b) for b in row[8]}):
+            leased.append(batch_id)
+            pipe.hget(pk.batch(batch_id), "st")
+    second = iter(pipe.execute())
+
+    stats: list[PartitionStats] = []
+    batches: list[BatchStats] = []
+    for p, row in zip(partitions, rows, strict=True):
+        head = next(second)
+        stamp = _number(head)
+        backoff_until, in_flight = row[7]
+        stats.append(PartitionStats(
+            endpoint=p.endpoint, model=p.model,
+            counts={_text(k): int(_number(v)) for k, v in row[0].items()},
+            queued=int(row[1]), delayed=int(row[2]),
+            oldest_age=max(0.0, now - stamp) if row[3] and stamp else 0.0,
+            dead_letters=int(row[4]), undelivered=int(row[5]), batches_created=int(row[6]),
+            backoff_seconds=max(0.0, _number(backoff_until) - now),
+            tokens_in_flight=_number(in_flight),
+        ))
+        for _ in range(sum(1 for b in row[8])):
+            status, expires_at, stuck = next(second)
+            expires = _number(expires_at)
+            batches.append(BatchStats(
+                status=_text(status) or "submitted",
+                expires_in=expires - now if expires else None,
+                stuck=bool(stuck) and _text(stuck) == _text(status),
+            ))
+        for _ in range(len({_text(b) for b in row[9]} - {_text(b) for b in row[8]})):
+            batches.append(BatchStats(status=_text(next(second)) or "unknown"))
+    return Snapshot(stats, batches, cost_by_model(store))
