@@ -59,7 +59,8 @@ def chat_items(count: int) -> list[dict[str, Any]]:
 
 def request_line(n: int) -> bytes:
     """The Batch API input line of item ``n``, serialized the way the producer does."""
-    return orjson.dumps({"custom_id": item_id(n), "method": "POST", "url": CHAT_URL, "body": chat_body(n)})
+    line = {"custom_id": item_id(n), "method": "POST", "url": CHAT_URL, "body": chat_body(n)}
+    return orjson.dumps(line)
 
 
 def request_lines(count: int) -> list[bytes]:
@@ -68,7 +69,8 @@ def request_lines(count: int) -> list[bytes]:
 
 def output_line(custom_id: str, content_chars: int = 180) -> bytes:
     """A successful Batch API output line for ``custom_id`` with an answer this long."""
-    answer = ("Negative: the blender arrived damaged; a replacement is on its way. " * (content_chars // 68 + 1))
+    sentence = "Negative: the blender arrived damaged; a replacement is on its way. "
+    answer = sentence * (content_chars // len(sentence) + 1)
     body = {
         "id": f"chatcmpl-{custom_id[-8:]}a1b2c3d4e5f6a7b8c9d0e1",
         "object": "chat.completion",
@@ -87,7 +89,9 @@ def output_line(custom_id: str, content_chars: int = 180) -> bytes:
     line = {
         "id": f"batch_req_{custom_id[-8:]}0f1e2d3c4b5a69788796a5b4",
         "custom_id": custom_id,
-        "response": {"status_code": 200, "request_id": f"req_{custom_id[-8:]}c0ffee00c0ffee00", "body": body},
+        "response": {
+            "status_code": 200, "request_id": f"req_{custom_id[-8:]}c0ffee00c0ffee00", "body": body,
+        },
         "error": None,
     }
     return orjson.dumps(line)

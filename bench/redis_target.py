@@ -51,7 +51,8 @@ class RedisTarget:
             return 0.0
         with self.client() as client:
             stats = client.info("commandstats")
-        return float(sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in ("evalsha", "eval")))
+        names = ("cmdstat_evalsha", "cmdstat_eval")
+        return float(sum(stats.get(name, {}).get("usec", 0) for name in names))
 
 
 def with_db(url: str, db: int = BENCH_DB) -> str:

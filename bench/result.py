@@ -38,19 +38,18 @@ class Timings:
 class Result:
     """One benchmark's figure.
 
-    ``ratio`` is the figure (higher is better unless ``lower_is_better``); ``target`` is the
-    ratio it must reach, ``ok`` the verdict (None when only reported), ``absolute`` the raw
-    numbers behind it.
+    ``ratio`` is the figure and ``ratio_of`` says what it divides; ``target`` is the ratio it
+    must reach (None when the verdict rests on something else), ``goal`` the verdict's rule in
+    words, ``ok`` the verdict (None when only reported), ``absolute`` the raw numbers.
     """
 
     name: str
     ratio: float
     ratio_of: str
     target: float | None
+    goal: str
     ok: bool | None
     absolute: dict[str, Any]
-    lower_is_better: bool = False
-    notes: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -64,7 +63,8 @@ def throughput_result(
     """A ratio of items/s (subject over baseline), best run against best run."""
     ratio = subject.rate / baseline.rate
     absolute = {"subject": subject.summary(), "baseline": baseline.summary(), **extra}
-    return Result(name, ratio, ratio_of, target, ratio >= target, absolute)
+    goal = f"ratio >= {target:.2f}"
+    return Result(name, ratio, ratio_of, target, goal, ratio >= target, absolute)
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -159,7 +159,8 @@ class BatchJob:
             if faults.stuck == "finalizing" and interrupt is None:
                 finalize_until = math.inf
             output, error = await asyncio.to_thread(outputs.join, self.context.files, batch.id)
-            await self.wait(finalize_until, expire=False)
+            if interrupt is not Interrupt.EXPIRE:
+                await self.wait(finalize_until, expire=False)
         except BaseException:
             outputs.discard()
             raise

@@ -6,6 +6,8 @@ from celery import Celery
 
 from producers.settings import Settings
 from worker.config import celery_config
+from worker.logs import hook_celery_logging
 
 app = Celery("batchrelay", include=["worker.tasks"])
 app.config_from_object(celery_config(Settings()))
+hook_celery_logging()

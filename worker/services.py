@@ -95,14 +95,22 @@ class ProcessGroup:
 
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.recipes: dict[str, tuple[list[str], dict[str, str], bool]] = {}
 
     def start(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None,
               quiet: bool = False) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if quiet else None
-        process = subprocess.Popen(list(args), env=dict(env or os.environ), stdout=out, stderr=out,
-                                   start_new_session=True)
+        recipe = (list(args), dict(env or os.environ), quiet)
+        process = subprocess.Popen(recipe[0], env=recipe[1], stdout=out, stderr=out, start_new_session=True)
         self.children.append((name, process))
+        self.recipes[name] = recipe
         return process
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a child again the way it was started first (a supervisor's restart)."""
+        args, env, quiet = self.recipes[name]
+        self.children = [(n, p) for n, p in self.children if n != name]
+        return self.start(name, args, env, quiet)
 
     def adopt(self, name: str, process: subprocess.Popen[bytes]) -> None:
         self.children.append((name, process))

@@ -99,6 +99,7 @@ def test_redis_restart_with_aof_loses_nothing(tmp_path: Path, worker_env: dict[s
     try:
         receiver(cluster)
         cluster.worker()
+        cluster.supervise()
         batch = items(2000)
         producer.submit_many(batch)
         cluster.beat()
@@ -110,7 +111,7 @@ def test_redis_restart_with_aof_loses_nothing(tmp_path: Path, worker_env: dict[s
         wait_for(lambda: finished(producer, ids), 180, "every item delivered after the restart")
         wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
         result = ledger(producer, Store(redis, settings), redis, ids)
-        print(f"\nredis restart: {result.line()}")
+        print(f"\nredis restart: {result.line()}, worker restarts={cluster.restarts}")
         result.assert_nothing_lost()
     finally:
         cluster.stop()

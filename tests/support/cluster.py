@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -34,9 +35,28 @@ class Cluster:
         self.env = env
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.recipes: dict[str, tuple[list[str], dict[str, str] | None, str]] = {}
+        self.restarts = 0
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def supervise(self) -> None:
+        """Restart any process that dies on its own, as Kubernetes or compose would."""
+
+        def loop() -> None:
+            while not self._stopping.wait(0.5):
+                for name, process in list(self.processes.items()):
+                    if process.poll() is not None and name in self.recipes:
+                        self.restarts += 1
+                        args, extra_env, app = self.recipes[name]
+                        self._start(name, args, extra_env, app)
+
+        self._supervisor = threading.Thread(target=loop, daemon=True)
+        self._supervisor.start()
 
     def _start(self, name: str, args: list[str], extra_env: dict[str, str] | None,
                app: str = "worker.app") -> subprocess.Popen[bytes]:
+        self.recipes[name] = (args, extra_env, app)
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", app, *args],
@@ -65,6 +85,7 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         """SIGKILL a process and its pool children (the whole process group)."""
+        self.recipes.pop(name, None)
         process = self.processes.pop(name)
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -73,6 +94,9 @@ class Cluster:
         process.wait()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
         for process in self.processes.values():
             if process.poll() is None:
                 try:

@@ -26,6 +26,7 @@ from worker.services import (
 )
 
 EMULATOR_KEY = "sk-batchrelay-emulator"
+RESTARTABLE = frozenset({"worker", "beat", "flower"})
 
 
 @dataclass
@@ -131,12 +132,21 @@ def run_up(args: argparse.Namespace) -> int:
     for note in stack.notes:
         print(note, flush=True)
     print("batchrelay is up; Ctrl-C stops it", flush=True)
+    restarts: dict[str, float] = {}
     try:
         while not stopping:
             exited = stack.group.first_exited()
-            if exited:
+            if exited and exited[0] not in RESTARTABLE:
                 print(f"{exited[0]} exited with code {exited[1]}; stopping", file=sys.stderr)
                 return 1
+            if exited:
+                # Like a process supervisor: roles are stateless, so a crashed one is restarted.
+                name = exited[0]
+                delay = min(30.0, restarts.get(name, 0.5) * 2)
+                restarts[name] = delay
+                print(f"{name} exited with code {exited[1]}; restarting in {delay:.0f}s", file=sys.stderr)
+                time.sleep(delay)
+                stack.group.restart(name)
             time.sleep(0.5)
         return 0
     finally:

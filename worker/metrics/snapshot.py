@@ -78,43 +78,44 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     first = pipe.execute()
     rows = [first[n : n + 10] for n in range(0, len(first), 10)]
 
+    live = [sorted(_text(b) for b in row[8]) for row in rows]
+    leased = [sorted({_text(b) for b in row[9]} - set(ids))
+              for row, ids in zip(rows, live, strict=True)]
     pipe = store.redis.pipeline(transaction=False)
-    live: list[str] = []
-    leased: list[str] = []
-    for p, row in zip(partitions, rows, strict=True):
+    for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
         pk = store.pk(p.tag)
-        pipe.hget(pk.item(_text(row[3])), "t_queued") if row[3] else pipe.echo("")
-        for batch_id in sorted(_text(b) for b in row[8]):
-            live.append(batch_id)
+        if row[3]:
+            pipe.hget(pk.item(_text(row[3])), "t_queued")
+        else:
+            pipe.echo("")
+        for batch_id in live_ids:
             pipe.hmget(pk.batch(batch_id), ["oa_status", "expires_at", "stuck"])
-        for batch_id in sorted({_text(b) for b in row[9]} - {_text(b) for b in row[8]}):
-            leased.append(batch_id)
+        for batch_id in leased_ids:
             pipe.hget(pk.batch(batch_id), "st")
     second = iter(pipe.execute())
 
     stats: list[PartitionStats] = []
     batches: list[BatchStats] = []
-    for p, row in zip(partitions, rows, strict=True):
-        head = next(second)
-        stamp = _number(head)
+    for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
+        stamp = _number(next(second))
         backoff_until, in_flight = row[7]
         stats.append(PartitionStats(
             endpoint=p.endpoint, model=p.model,
             counts={_text(k): int(_number(v)) for k, v in row[0].items()},
             queued=int(row[1]), delayed=int(row[2]),
-            oldest_age=max(0.0, now - stamp) if row[3] and stamp else 0.0,
+            oldest_age=max(0.0, now - stamp) if stamp else 0.0,
             dead_letters=int(row[4]), undelivered=int(row[5]), batches_created=int(row[6]),
             backoff_seconds=max(0.0, _number(backoff_until) - now),
             tokens_in_flight=_number(in_flight),
         ))
-        for _ in range(sum(1 for b in row[8])):
+        for _ in live_ids:
             status, expires_at, stuck = next(second)
             expires = _number(expires_at)
             batches.append(BatchStats(
                 status=_text(status) or "submitted",
                 expires_in=expires - now if expires else None,
+                # `stuck` names the slow status; it only counts while the batch is still in it.
                 stuck=bool(stuck) and _text(stuck) == _text(status),
             ))
-        for _ in range(len({_text(b) for b in row[9]} - {_text(b) for b in row[8]})):
-            batches.append(BatchStats(status=_text(next(second)) or "unknown"))
+        batches.extend(BatchStats(status=_text(next(second)) or "unknown") for _ in leased_ids)
     return Snapshot(stats, batches, cost_by_model(store))

@@ -1,0 +1,48 @@
+"""Objects every benchmark builds the same way: settings, producer, store, a counting dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.redis_target import RedisTarget
+from producers.producer import Producer
+from producers.settings import Settings
+from worker.store import Store
+
+NAMESPACE = "br"
+
+
+def bench_settings(target: RedisTarget) -> Settings:
+    return Settings.from_dsn(target.url, namespace=NAMESPACE)
+
+
+def producer(target: RedisTarget) -> Producer:
+    settings = bench_settings(target)
+    return Producer(target.client(), settings)
+
+
+def store(target: RedisTarget) -> Store:
+    settings = bench_settings(target)
+    return Store(target.client(), settings)
+
+
+@dataclass
+class CountingDispatcher:
+    """A lifecycle Dispatcher that only counts what it is asked to do."""
+
+    deliver_calls: int = 0
+    delivered_ids: int = 0
+    other_calls: list[str] = field(default_factory=list)
+
+    def pack(self, ptag: str) -> None:
+        self.other_calls.append(f"pack {ptag}")
+
+    def submit(self, batch_id: str) -> None:
+        self.other_calls.append(f"submit {batch_id}")
+
+    def collect(self, batch_id: str) -> None:
+        self.other_calls.append(f"collect {batch_id}")
+
+    def deliver(self, ptag: str, item_ids: list[str]) -> None:
+        self.deliver_calls += 1
+        self.delivered_ids += len(item_ids)
