@@ -1,4 +1,4 @@
-"""The one error tree of batchrelay: every error we raise on purpose derives from BatchrelayError."""
+"""The one error tree of batchrelay: every error raised on purpose derives from BatchrelayError."""
 
 from __future__ import annotations
 

@@ -182,7 +182,9 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
     except ValidationError as error:
         raise InvalidItem([rejection_from(error, index, raw)]) from None
     # Name the item by the id its producer gave; a generated id would mean nothing to them.
-    given = item.id if isinstance(raw, WorkItem) or (isinstance(raw, dict) and "id" in raw) else None
+    given = (
+        item.id if isinstance(raw, WorkItem) or (isinstance(raw, dict) and "id" in raw) else None
+    )
     try:
         line = orjson.dumps(
             {"custom_id": item.id, "method": "POST", "url": item.endpoint.value, "body": item.body}
@@ -195,7 +197,16 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
         raise InvalidItem([Rejection(index, given, "body", "NaN or infinity is not valid JSON")])
     if len(line) > max_line_bytes:
         raise InvalidItem(
-            [Rejection(index, given, "body", f"request line is {len(line)} bytes, over the "
-                       f"per-item limit of {max_line_bytes} bytes")]
+            [
+                Rejection(
+                    index,
+                    given,
+                    "body",
+                    f"request line is {len(line)} bytes, over the "
+                    f"per-item limit of {max_line_bytes} bytes",
+                )
+            ]
         )
-    return PreparedItem(item=item, line=line, tokens=estimate_tokens(line), inputs=item.embedding_inputs())
+    return PreparedItem(
+        item=item, line=line, tokens=estimate_tokens(line), inputs=item.embedding_inputs()
+    )

@@ -17,6 +17,10 @@ from producers.scripts import Scripts
 from producers.settings import Settings
 
 SUBMIT_CHUNK = 1000
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 CHUNKS_PER_ROUND_TRIP = 8
 
 
@@ -127,11 +131,15 @@ class Producer:
                     self._submit_chunk(pk, chunk, now, pipe)
                 for chunk, codes in zip(round_trip, pipe.execute(), strict=True):
                     for p, code in zip(chunk, codes, strict=True):
-                        target = {1: report.accepted, 0: report.duplicates}.get(code, report.queue_full)
+                        target = {1: report.accepted, 0: report.duplicates}.get(
+                            code, report.queue_full
+                        )
                         target.append(p.item.id)
         return report
 
-    def _submit_chunk(self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any) -> None:
+    def _submit_chunk(
+        self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any
+    ) -> None:
         args: list[Any] = [now, self.settings.max_queued, pk.item_prefix]
         for p in chunk:
             item = p.item
@@ -145,7 +153,7 @@ class Producer:
     def partitions(self) -> dict[str, dict[str, str]]:
         """Every known partition: tag -> {endpoint, model}."""
         raw = self.redis.hgetall(self.keys.partitions)
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return {text(k): orjson.loads(v) for k, v in raw.items()}
 
     def locate(self, item_id: str) -> PartitionKeys:
         """The keys of the partition holding ``item_id``; raise ItemNotFound."""
@@ -161,7 +169,7 @@ class Producer:
     def status(self, item_id: str) -> ItemStatus:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
         pk = self.locate(item_id)
-        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(pk.item(item_id)).items()}
+        raw = {text(k): text(v) for k, v in self.redis.hgetall(pk.item(item_id)).items()}
         stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t_")}
         return ItemStatus(
             id=item_id,
@@ -220,7 +228,7 @@ class Producer:
         pipe = self.redis.pipeline(transaction=False)
         for item_id, pk in located.items():
             pipe.hget(pk.item(item_id), "st")
-        return {i: (s or b"").decode() for i, s in zip(located, pipe.execute(), strict=True)}
+        return {i: text(s or b"") for i, s in zip(located, pipe.execute(), strict=True)}
 
     def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(id, result or None) for each known id, pipelined."""

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     namespace: str = Field("br", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
-    flush_after: float = Field(60.0, gt=0, description="flush a partition whose oldest item waited this long")
+    flush_after: float = Field(
+        60.0, gt=0, description="flush a partition whose oldest item waited this long"
+    )
     aggregate_interval: float = Field(1.0, gt=0)
     poll_interval: float = Field(10.0, gt=0)
     housekeeping_interval: float = Field(15.0, gt=0)
@@ -28,7 +30,9 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(API_MAX_BYTES, ge=1024, le=API_MAX_BYTES)
     max_embedding_inputs: int = Field(API_MAX_EMBEDDING_INPUTS, ge=1, le=API_MAX_EMBEDDING_INPUTS)
     max_item_bytes: int = Field(10 * 1024 * 1024, ge=256)
-    max_queued: int = Field(5_000_000, ge=1, description="queued items per partition before QueueFull")
+    max_queued: int = Field(
+        5_000_000, ge=1, description="queued items per partition before QueueFull"
+    )
     token_budgets: dict[str, int] = Field(default_factory=dict)
     completion_window: str = "24h"
 
@@ -39,8 +43,12 @@ class Settings(BaseSettings):
     token_backoff_max: float = Field(3600.0, ge=0)
 
     beat_lock_timeout: float = Field(60.0, gt=1, description="a standby beat takes over after this")
-    lease_seconds: float = Field(300.0, gt=0, description="a claim older than this is presumed dead")
-    stuck_after: float = Field(3600.0, gt=0, description="report a batch validating/finalizing this long")
+    lease_seconds: float = Field(
+        300.0, gt=0, description="a claim older than this is presumed dead"
+    )
+    stuck_after: float = Field(
+        3600.0, gt=0, description="report a batch validating/finalizing this long"
+    )
     result_ttl: int = Field(7 * 86400, ge=60)
     delivery_chunk: int = Field(500, ge=1)
 

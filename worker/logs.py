@@ -33,7 +33,9 @@ KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_-]{8,}")
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")
 BATCH_ID = re.compile(r"^brb-[0-9a-f]{12}-[0-9a-f]+$")
 STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName",
+    "message",
+    "asctime",
+    "taskName",
 }
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -100,8 +102,12 @@ class ContextFilter(logging.Filter):
             found = next((a for a in args if isinstance(a, str) and BATCH_ID.match(a)), None)
             if found:
                 record.batch_id = found
-        if (not getattr(record, "item_id", None) and args and isinstance(record.msg, str)
-                and record.msg.startswith("item %s")):
+        if (
+            not getattr(record, "item_id", None)
+            and args
+            and isinstance(record.msg, str)
+            and record.msg.startswith("item %s")
+        ):
             record.item_id = str(args[0])
         task = get_current_task()
         if task is not None and not getattr(record, "task_id", None):

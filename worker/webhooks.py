@@ -37,12 +37,18 @@ def check_target(url: str, allow: list[str]) -> None:
     try:
         infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
-        raise DeliveryFailed(f"webhook host {host!r} does not resolve: {error}", retryable=True) from None
+        raise DeliveryFailed(
+            f"webhook host {host!r} does not resolve: {error}", retryable=True
+        ) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         public = not (
-            address.is_private or address.is_loopback or address.is_link_local
-            or address.is_reserved or address.is_multicast or address.is_unspecified
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
         )
         if not public and not _allowed(host, address, allow):
             raise WebhookRefused(
@@ -56,13 +62,19 @@ class WebhookSender:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        timeout = httpx.Timeout(settings.webhook_timeout, connect=min(5.0, settings.webhook_timeout))
+        timeout = httpx.Timeout(
+            settings.webhook_timeout, connect=min(5.0, settings.webhook_timeout)
+        )
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, url: str, body: bytes, idempotency_key: str, headers: dict[str, str]) -> None:
         check_target(url, self.settings.webhook_allow)
-        sent = {**headers, "Content-Type": "application/json", IDEMPOTENCY_HEADER: idempotency_key,
-                "User-Agent": "batchrelay-webhook/1"}
+        sent = {
+            **headers,
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: idempotency_key,
+            "User-Agent": "batchrelay-webhook/1",
+        }
         if self.settings.webhook_secret is not None:
             sent[SIGNATURE_HEADER] = sign(self.settings.webhook_secret.get_secret_value(), body)
         try:
@@ -74,11 +86,15 @@ class WebhookSender:
                         break
                 status = response.status_code
         except httpx.HTTPError as error:
-            raise DeliveryFailed(f"webhook {urlsplit(url).hostname}: {type(error).__name__}", retryable=True) from None
+            raise DeliveryFailed(
+                f"webhook {urlsplit(url).hostname}: {type(error).__name__}", retryable=True
+            ) from None
         if 200 <= status < 300:
             return
         retryable = status in (408, 409, 425, 429) or status >= 500 or 300 <= status < 400
-        raise DeliveryFailed(f"webhook {urlsplit(url).hostname} answered HTTP {status}", retryable=retryable)
+        raise DeliveryFailed(
+            f"webhook {urlsplit(url).hostname} answered HTTP {status}", retryable=retryable
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -22,9 +22,14 @@ CALLBACK = Callback.celery("receiver.record", queue="results")
 
 
 def items(n: int, prefix: str = "k") -> list[dict[str, Any]]:
-    return [{"id": f"{prefix}{i:05d}", "callback": CALLBACK,
-             "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}}
-            for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}{i:05d}",
+            "callback": CALLBACK,
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]},
+        }
+        for i in range(n)
+    ]
 
 
 def receiver(cluster: Cluster) -> None:
@@ -42,8 +47,14 @@ def receiver(cluster: Cluster) -> None:
     ],
 )
 def test_sigkill_worker_at_each_step(
-    point: str, count: int, cluster: Cluster, producer: Producer, redis: Redis, settings: Settings,
-    tmp_path: Path, emulator: Any,
+    point: str,
+    count: int,
+    cluster: Cluster,
+    producer: Producer,
+    redis: Redis,
+    settings: Settings,
+    tmp_path: Path,
+    emulator: Any,
 ) -> None:
     marker = tmp_path / "failpoint.fired"
     receiver(cluster)
@@ -51,7 +62,9 @@ def test_sigkill_worker_at_each_step(
     batch = items(count)
     producer.submit_many(batch)
     cluster.beat()
-    wait_for(lambda: marker.exists() and victim.poll() is not None, 90, f"the worker killed at {point}")
+    wait_for(
+        lambda: marker.exists() and victim.poll() is not None, 90, f"the worker killed at {point}"
+    )
     assert victim.returncode == -signal.SIGKILL
     cluster.worker("rescuer")
     ids = [i["id"] for i in batch]
@@ -104,7 +117,9 @@ def test_redis_restart_with_aof_loses_nothing(tmp_path: Path, worker_env: dict[s
         producer.submit_many(batch)
         cluster.beat()
         ids = [i["id"] for i in batch]
-        wait_for(lambda: producer.states(ids[:1]).get(ids[0]) not in (None, "queued"), 60, "work started")
+        wait_for(
+            lambda: producer.states(ids[:1]).get(ids[0]) not in (None, "queued"), 60, "work started"
+        )
         server.send_signal(signal.SIGKILL)
         server.wait()
         server, _ = start_redis(directory, port, fsync="always")

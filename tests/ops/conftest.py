@@ -24,8 +24,9 @@ CLI = [sys.executable, "-m", "worker.cli"]
 CELERY = [sys.executable, "-m", "celery", "-A", "worker.app", "-q"]
 
 
-def chat(item_id: str, model: str = "gpt-4o-mini", text: str = "hello",
-         **extra: Any) -> dict[str, Any]:
+def chat(
+    item_id: str, model: str = "gpt-4o-mini", text: str = "hello", **extra: Any
+) -> dict[str, Any]:
     messages = [{"role": "user", "content": text}]
     return {"id": item_id, "body": {"model": model, "messages": messages}, **extra}
 
@@ -39,18 +40,35 @@ class Services:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.log_dir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes[name] = process
         return process
 
     def worker(self, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """A Celery worker without its banner (-q), so its output is log records only."""
-        process = self.start(name, [*CELERY, "worker", "-Q", WORKER_QUEUES, "-c", "2",
-                                    "-n", f"{name}@%h", "--loglevel", "INFO",
-                                    "--without-mingle", "--without-gossip"], env)
-        wait_for(lambda: "ready" in self.log(name) or process.poll() is not None, 60,
-                 f"{name} ready")
+        process = self.start(
+            name,
+            [
+                *CELERY,
+                "worker",
+                "-Q",
+                WORKER_QUEUES,
+                "-c",
+                "2",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env,
+        )
+        wait_for(
+            lambda: "ready" in self.log(name) or process.poll() is not None, 60, f"{name} ready"
+        )
         assert process.poll() is None, self.log(name)
         return process
 

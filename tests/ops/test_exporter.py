@@ -30,7 +30,11 @@ def start_exporter(services: Services, env: dict[str, str]) -> str:
 
 
 def test_metrics_match_redis_after_a_run(
-    cluster: Cluster, services: Services, producer: Producer, redis: Redis, settings: Settings,
+    cluster: Cluster,
+    services: Services,
+    producer: Producer,
+    redis: Redis,
+    settings: Settings,
     worker_env: dict[str, str],
 ) -> None:
     cluster.worker()
@@ -52,8 +56,15 @@ def test_metrics_match_redis_after_a_run(
         part = {"endpoint": CHAT, "model": model}
         items = values(samples, "batchrelay_items", **part)
         states = {dict(k)["state"]: v for k, v in items.items()}
-        assert states == {"queued": 0, "packed": 0, "submitted": 0, "succeeded": 0, "failed": 0,
-                          "dead": 0, "delivered": n}
+        assert states == {
+            "queued": 0,
+            "packed": 0,
+            "submitted": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "dead": 0,
+            "delivered": n,
+        }
         assert value(samples, "batchrelay_items_submitted_total", **part) == n
         assert value(samples, "batchrelay_queue_depth", **part) == 0
         assert value(samples, "batchrelay_queue_oldest_age_seconds", **part) == 0
@@ -103,17 +114,30 @@ def test_redis_down_reports_up_zero(services: Services, plain_env: dict[str, str
 
 def test_build_metrics_from_a_snapshot() -> None:
     part = PartitionStats(
-        endpoint=CHAT, model="gpt-4o", counts={"queued": 2, "delivered": 5, "webhook_dead": 1,
-                                               "celery_sent": 4},
-        queued=1, delayed=1, oldest_age=12.5, dead_letters=1, undelivered=0, batches_created=3,
-        backoff_seconds=0.0, tokens_in_flight=100.0,
+        endpoint=CHAT,
+        model="gpt-4o",
+        counts={"queued": 2, "delivered": 5, "webhook_dead": 1, "celery_sent": 4},
+        queued=1,
+        delayed=1,
+        oldest_age=12.5,
+        dead_letters=1,
+        undelivered=0,
+        batches_created=3,
+        backoff_seconds=0.0,
+        tokens_in_flight=100.0,
     )
-    batches = [BatchStats("in_progress", expires_in=500.0), BatchStats("finalizing", 90.0, True),
-               BatchStats("validating", None), BatchStats("uploading")]
+    batches = [
+        BatchStats("in_progress", expires_in=500.0),
+        BatchStats("finalizing", 90.0, True),
+        BatchStats("validating", None),
+        BatchStats("uploading"),
+    ]
     costs = {"gpt-4o": {"tokens_in": 10, "tokens_out": 20, "realtime_usd": 2.0, "spent_usd": 1.0}}
-    samples = {(s.name, frozenset(s.labels.items())): s.value
-               for family in build_metrics(Snapshot([part], batches, costs))
-               for s in family.samples}
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in build_metrics(Snapshot([part], batches, costs))
+        for s in family.samples
+    }
     labels = {"endpoint": CHAT, "model": "gpt-4o"}
     assert value(samples, "batchrelay_queue_depth", **labels) == 2
     assert value(samples, "batchrelay_items", state="queued", **labels) == 2

@@ -18,7 +18,10 @@ EXPECTED_TASKS = {"batchrelay.pack", "batchrelay.collect", "batchrelay.deliver"}
 
 
 def test_flower_sees_workers_and_tasks_behind_basic_auth(
-    cluster: Cluster, services: Services, producer: Producer, redis: Redis,
+    cluster: Cluster,
+    services: Services,
+    producer: Producer,
+    redis: Redis,
     worker_env: dict[str, str],
 ) -> None:
     port = free_port()

@@ -40,8 +40,13 @@ def records(text: str, strict: bool = False) -> list[dict[str, Any]]:
 def test_worker_and_beat_log_json_with_ids_and_no_secrets(
     services: Services, producer: Producer, worker_env: dict[str, str]
 ) -> None:
-    env = {**worker_env, "BATCHRELAY_LOG_JSON": "1", "OPENAI_API_KEY": FAKE_KEY,
-           "BATCHRELAY_WEBHOOK_SECRET": WEBHOOK_SECRET, "BATCHRELAY_WEBHOOK_MAX_TRIES": "2"}
+    env = {
+        **worker_env,
+        "BATCHRELAY_LOG_JSON": "1",
+        "OPENAI_API_KEY": FAKE_KEY,
+        "BATCHRELAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BATCHRELAY_WEBHOOK_MAX_TRIES": "2",
+    }
     services.worker("jw", env)
     services.start("jbeat", [*CELERY, "beat", "--loglevel", "INFO"], env)
     ids = [f"j{n}" for n in range(4)]
@@ -82,10 +87,15 @@ log.info("bad format %d", "not a number")
 
 
 def test_setup_logging_in_a_plain_process(plain_env: dict[str, str]) -> None:
-    env = {**plain_env, "BATCHRELAY_LOG_JSON": "1", "OPENAI_API_KEY": FAKE_KEY,
-           "BATCHRELAY_WEBHOOK_SECRET": WEBHOOK_SECRET}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=30)
+    env = {
+        **plain_env,
+        "BATCHRELAY_LOG_JSON": "1",
+        "OPENAI_API_KEY": FAKE_KEY,
+        "BATCHRELAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     lines = records(done.stderr, strict=True)
     assert [r["level"] for r in lines] == ["INFO", "INFO", "INFO", "ERROR", "INFO"]

@@ -21,8 +21,14 @@ from tests.support.webhook_server import webhook_server
 from worker.store import Store
 
 
-def chat(item_id: str, model: str = "gpt-4o-mini", text: str = "hello", **extra: Any) -> dict[str, Any]:
-    return {"id": item_id, "body": {"model": model, "messages": [{"role": "user", "content": text}]}, **extra}
+def chat(
+    item_id: str, model: str = "gpt-4o-mini", text: str = "hello", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "body": {"model": model, "messages": [{"role": "user", "content": text}]},
+        **extra,
+    }
 
 
 def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redis: Redis) -> None:
@@ -55,14 +61,21 @@ def test_ten_thousand_items_in_four_batches_delivered_once(
     batches = [b for b in all_batches(store) if b.state != "abandoned"]
     assert sorted(int(b.number("n")) for b in batches) == [1000, 3000, 3000, 3000]
     assert set(membership(store).values()) == {1} and len(membership(store)) == 10_000
-    received = wait_for(lambda: redis.llen(RECEIVED_KEY) >= 10_000 and redis.lrange(RECEIVED_KEY, 0, -1), 60,
-                        "callbacks received")
+    received = wait_for(
+        lambda: redis.llen(RECEIVED_KEY) >= 10_000 and redis.lrange(RECEIVED_KEY, 0, -1),
+        60,
+        "callbacks received",
+    )
     keys = [orjson.loads(r)["key"] for r in received]
     assert len(keys) == len(set(keys)) == 10_000
 
 
-def test_byte_limit_splits_a_partition(cluster: Cluster, producer: Producer, redis: Redis, settings: Settings) -> None:
-    cluster.worker(extra_env={"BATCHRELAY_MAX_BATCH_BYTES": "20000", "BATCHRELAY_FLUSH_AFTER": "1.5"})
+def test_byte_limit_splits_a_partition(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    cluster.worker(
+        extra_env={"BATCHRELAY_MAX_BATCH_BYTES": "20000", "BATCHRELAY_FLUSH_AFTER": "1.5"}
+    )
     ids = [f"b{n}" for n in range(40)]
     producer.submit_many([chat(i, text="x" * 1800) for i in ids])
     cluster.beat()
@@ -79,8 +92,14 @@ def test_endpoints_and_models_get_separate_batches(
     cluster.worker()
     items = [chat(f"a{n}", model="gpt-4o-mini") for n in range(5)]
     items += [chat(f"b{n}", model="gpt-4o") for n in range(5)]
-    items += [{"id": f"e{n}", "endpoint": "/v1/embeddings",
-               "body": {"model": "text-embedding-3-small", "input": f"text {n}"}} for n in range(5)]
+    items += [
+        {
+            "id": f"e{n}",
+            "endpoint": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": f"text {n}"},
+        }
+        for n in range(5)
+    ]
     producer.submit_many(items)
     cluster.beat()
     ids = [str(i["id"]) for i in items]
@@ -90,16 +109,23 @@ def test_endpoints_and_models_get_separate_batches(
     for batch in all_batches(Store(redis, settings)):
         remote = client.batches.retrieve(batch.openai_id)
         content = client.files.content(remote.input_file_id).text.splitlines()
-        pairs = {(orjson.loads(line)["url"], orjson.loads(line)["body"]["model"]) for line in content}
+        pairs = {
+            (orjson.loads(line)["url"], orjson.loads(line)["body"]["model"]) for line in content
+        }
         assert len(pairs) == 1
         seen |= pairs
-    assert seen == {("/v1/chat/completions", "gpt-4o-mini"), ("/v1/chat/completions", "gpt-4o"),
-                    ("/v1/embeddings", "text-embedding-3-small")}
+    assert seen == {
+        ("/v1/chat/completions", "gpt-4o-mini"),
+        ("/v1/chat/completions", "gpt-4o"),
+        ("/v1/embeddings", "text-embedding-3-small"),
+    }
     vector = producer.result("e0")
     assert vector and vector["response"]["body"]["data"][0]["embedding"]
 
 
-def test_signed_webhook_is_received(cluster: Cluster, producer: Producer, worker_env: dict[str, str]) -> None:
+def test_signed_webhook_is_received(
+    cluster: Cluster, producer: Producer, worker_env: dict[str, str]
+) -> None:
     secret = "whsec-test-secret"
     cluster.worker(extra_env={"BATCHRELAY_WEBHOOK_SECRET": secret})
     with webhook_server(fail_first=1) as (url, received):
@@ -116,20 +142,33 @@ def test_signed_webhook_is_received(cluster: Cluster, producer: Producer, worker
 def test_cli_submit_file_and_read_results(
     cluster: Cluster, worker_env: dict[str, str], producer: Producer, tmp_path: Path
 ) -> None:
-    lines = [{"custom_id": f"task-{n}", "method": "POST", "url": "/v1/chat/completions",
-              "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{n}"}]}}
-             for n in range(20)]
+    lines = [
+        {
+            "custom_id": f"task-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{n}"}]},
+        }
+        for n in range(20)
+    ]
     path = tmp_path / "batch_input.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
     cli = [sys.executable, "-m", "worker.cli"]
-    submitted = subprocess.run([*cli, "submit", str(path)], env=worker_env, capture_output=True, text=True, timeout=60)
+    submitted = subprocess.run(
+        [*cli, "submit", str(path)], env=worker_env, capture_output=True, text=True, timeout=60
+    )
     assert submitted.returncode == 0, submitted.stderr
     assert "accepted 20" in submitted.stdout
     cluster.worker()
     cluster.beat()
     out = tmp_path / "out.jsonl"
-    results = subprocess.run([*cli, "results", "--wait", "--timeout", "90", "--output", str(out)],
-                             env=worker_env, capture_output=True, text=True, timeout=120)
+    results = subprocess.run(
+        [*cli, "results", "--wait", "--timeout", "90", "--output", str(out)],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert results.returncode == 0, results.stderr
     parsed = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert sorted(p["custom_id"] for p in parsed) == sorted(line["custom_id"] for line in lines)

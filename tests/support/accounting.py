@@ -38,7 +38,14 @@ class Ledger:
         assert self.duplicates_with_new_key == 0, self.line()
 
 
-def ledger(producer: Producer, store: Store, redis: Redis, ids: list[str], *, retries_expected: bool = False) -> Ledger:
+def ledger(
+    producer: Producer,
+    store: Store,
+    redis: Redis,
+    ids: list[str],
+    *,
+    retries_expected: bool = False,
+) -> Ledger:
     statuses = {i: producer.status(i) for i in ids}
     delivered = [s for s in statuses.values() if s.state == "delivered"]
     dead = [s for s in delivered if s.outcome == "dead"]

@@ -24,6 +24,10 @@ def record(self: Any, result: dict[str, Any]) -> None:
     if not _redis:
         _redis.append(Redis.from_url(os.environ["BATCHRELAY_REDIS_URL"]))
     redis = _redis[0]
-    entry = {"task_id": self.request.id, "id": result["id"], "key": result["idempotency_key"],
-             "status": result["status"]}
+    entry = {
+        "task_id": self.request.id,
+        "id": result["id"],
+        "key": result["idempotency_key"],
+        "status": result["status"],
+    }
     redis.rpush(RECEIVED_KEY, orjson.dumps(entry))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-import threading
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,25 +55,52 @@ class Cluster:
         self._supervisor = threading.Thread(target=loop, daemon=True)
         self._supervisor.start()
 
-    def _start(self, name: str, args: list[str], extra_env: dict[str, str] | None,
-               app: str = "worker.app") -> subprocess.Popen[bytes]:
+    def _start(
+        self, name: str, args: list[str], extra_env: dict[str, str] | None, app: str = "worker.app"
+    ) -> subprocess.Popen[bytes]:
         self.recipes[name] = (args, extra_env, app)
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", app, *args],
-            env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.processes[name] = process
         return process
 
-    def worker(self, name: str = "w1", concurrency: int = 2, extra_env: dict[str, str] | None = None,
-               queues: str = WORKER_QUEUES, app: str = "worker.app") -> subprocess.Popen[bytes]:
-        process = self._start(name, ["worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
-                                     "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-                              extra_env, app)
-        wait_for(lambda: b"ready" in self.log(name).encode() or process.poll() is not None, 60,
-                 f"worker {name} ready")
+    def worker(
+        self,
+        name: str = "w1",
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+        queues: str = WORKER_QUEUES,
+        app: str = "worker.app",
+    ) -> subprocess.Popen[bytes]:
+        process = self._start(
+            name,
+            [
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            extra_env,
+            app,
+        )
+        wait_for(
+            lambda: b"ready" in self.log(name).encode() or process.poll() is not None,
+            60,
+            f"worker {name} ready",
+        )
         assert process.poll() is None, self.log(name)
         return process
 
@@ -87,10 +115,8 @@ class Cluster:
         """SIGKILL a process and its pool children (the whole process group)."""
         self.recipes.pop(name, None)
         process = self.processes.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()
 
     def stop(self) -> None:
@@ -99,10 +125,8 @@ class Cluster:
             self._supervisor.join()
         for process in self.processes.values():
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for process in self.processes.values():
             try:

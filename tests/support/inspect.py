@@ -9,7 +9,9 @@ from worker.store import Batch, Store
 
 
 def all_batches(store: Store) -> list[Batch]:
-    return [store.batch(b) for p in store.partitions() for b in store.batch_ids(p.tag, limit=10_000)]
+    return [
+        store.batch(b) for p in store.partitions() for b in store.batch_ids(p.tag, limit=10_000)
+    ]
 
 
 def membership(store: Store) -> Counter[str]:

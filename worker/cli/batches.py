@@ -26,22 +26,36 @@ def overview(store: Store) -> dict[str, Any]:
     for p in store.partitions():
         oldest = store.oldest_enqueued(p.tag)
         pk = store.pk(p.tag)
-        partitions.append({
-            "partition": p.tag, "endpoint": p.endpoint, "model": p.model,
-            "queued": store.queue_depth(p.tag), "delayed": int(store.redis.zcard(pk.delayed)),
-            "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
-            "dead_letters": int(store.redis.zcard(pk.dead)), "counts": store.counts(p.tag),
-            "backoff_until": float(store.meta(p.tag).get("backoff_until") or 0) or None,
-        })
+        partitions.append(
+            {
+                "partition": p.tag,
+                "endpoint": p.endpoint,
+                "model": p.model,
+                "queued": store.queue_depth(p.tag),
+                "delayed": int(store.redis.zcard(pk.delayed)),
+                "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
+                "dead_letters": int(store.redis.zcard(pk.dead)),
+                "counts": store.counts(p.tag),
+                "backoff_until": float(store.meta(p.tag).get("backoff_until") or 0) or None,
+            }
+        )
     batches = []
     for batch_id in store.live_batches():
         b = store.batch(batch_id)
-        batches.append({
-            "batch_id": batch_id, "openai_id": b.openai_id, "status": b.get("oa_status"),
-            "requests": int(b.number("n")), "completed": int(b.number("oa_completed")),
-            "failed": int(b.number("oa_failed")), "stuck": b.get("stuck") or None,
-            "expires_in_seconds": round(b.number("expires_at") - now, 0) if b.number("expires_at") else None,
-        })
+        batches.append(
+            {
+                "batch_id": batch_id,
+                "openai_id": b.openai_id,
+                "status": b.get("oa_status"),
+                "requests": int(b.number("n")),
+                "completed": int(b.number("oa_completed")),
+                "failed": int(b.number("oa_failed")),
+                "stuck": b.get("stuck") or None,
+                "expires_in_seconds": round(b.number("expires_at") - now, 0)
+                if b.number("expires_at")
+                else None,
+            }
+        )
     return {"partitions": partitions, "live_batches": batches}
 
 
@@ -66,10 +80,15 @@ def run_status(args: argparse.Namespace) -> int:
         table.add_column(column)
     for p in data["partitions"]:
         counts = p["counts"]
-        table.add_row(p["endpoint"], p["model"], str(p["queued"] + p["delayed"]),
-                      f"{p['oldest_age_seconds']}s" if p["oldest_age_seconds"] is not None else "-",
-                      str(counts.get("packed", 0) + counts.get("submitted", 0)),
-                      str(counts.get("delivered", 0)), str(p["dead_letters"]))
+        table.add_row(
+            p["endpoint"],
+            p["model"],
+            str(p["queued"] + p["delayed"]),
+            f"{p['oldest_age_seconds']}s" if p["oldest_age_seconds"] is not None else "-",
+            str(counts.get("packed", 0) + counts.get("submitted", 0)),
+            str(counts.get("delivered", 0)),
+            str(p["dead_letters"]),
+        )
     c.print(table)
     batches = Table(title="live batches")
     for column in ("batch", "status", "progress", "done", "expires in"):
@@ -78,12 +97,19 @@ def run_status(args: argparse.Namespace) -> int:
         done = b["completed"] + b["failed"]
         bar = ProgressBar(total=max(b["requests"], 1), completed=done, width=30)
         stuck = f" [red]stuck in {b['stuck']}[/]" if b["stuck"] else ""
-        batches.add_row(b["batch_id"], f"{b['status']}{stuck}", bar, f"{done}/{b['requests']}",
-                        f"{b['expires_in_seconds']:.0f}s" if b["expires_in_seconds"] is not None else "-")
+        batches.add_row(
+            b["batch_id"],
+            f"{b['status']}{stuck}",
+            bar,
+            f"{done}/{b['requests']}",
+            f"{b['expires_in_seconds']:.0f}s" if b["expires_in_seconds"] is not None else "-",
+        )
     c.print(batches)
     cost = data["cost"]
-    c.print(f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "
-            f"${cost['realtime_usd']:.4f}; saved ${cost['saved_usd']:.4f}")
+    c.print(
+        f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "
+        f"${cost['realtime_usd']:.4f}; saved ${cost['saved_usd']:.4f}"
+    )
     return 0
 
 
@@ -97,7 +123,10 @@ def run_cancel(args: argparse.Namespace) -> int:
         print(f"batch {args.batch} is {batch.state}, not live at OpenAI", file=sys.stderr)
         return 1
     remote = BatchAPI(settings).cancel(batch.openai_id)
-    print(f"batch {args.batch} ({batch.openai_id}): {remote.status}; its unfinished items will be requeued")
+    print(
+        f"batch {args.batch} ({batch.openai_id}): {remote.status}; "
+        "its unfinished items will be requeued"
+    )
     return 0
 
 

@@ -22,7 +22,9 @@ REVIEWS = (
     "The product arrived on time and works perfectly.",
     "Terrible experience, would not recommend.",
 )
-SYSTEM_PROMPT = "Classify the sentiment of the customer review as positive or negative. Answer with one word."
+SYSTEM_PROMPT = (
+    "Classify the sentiment of the customer review as positive or negative. Answer with one word."
+)
 DEMO_ENV = {
     "BATCHRELAY_FLUSH_AFTER": "1",
     "BATCHRELAY_POLL_INTERVAL": "1",
@@ -32,11 +34,17 @@ DEMO_ENV = {
 
 
 def review_item(item_id: str, review: str) -> WorkItem:
-    return WorkItem(id=item_id, body={
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": review}],
-        "max_tokens": 5,
-    })
+    return WorkItem(
+        id=item_id,
+        body={
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": review},
+            ],
+            "max_tokens": 5,
+        },
+    )
 
 
 def answer_of(result: dict[str, Any] | None) -> str:
@@ -47,8 +55,13 @@ def answer_of(result: dict[str, Any] | None) -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     options = StackOptions(
-        data_dir=args.data_dir, concurrency=2, flower=False, force_emulator=not args.real,
-        emulator_args=["--batch-seconds", "2"], env=dict(DEMO_ENV), quiet=not args.verbose,
+        data_dir=args.data_dir,
+        concurrency=2,
+        flower=False,
+        force_emulator=not args.real,
+        emulator_args=["--batch-seconds", "2"],
+        env=dict(DEMO_ENV),
+        quiet=not args.verbose,
         private_redis=args.private_redis,
     )
     stack = Stack(options)
@@ -61,7 +74,10 @@ def run_demo(args: argparse.Namespace) -> int:
         producer = Producer(Redis.from_url(url), Settings(redis_url=url))
         run = uuid.uuid4().hex[:8]
         items = [review_item(f"demo-{run}-review-{n}", text) for n, text in enumerate(REVIEWS, 1)]
-        items += [review_item(f"demo-{run}-{n:04d}", f"Generated review number {n}.") for n in range(args.items)]
+        items += [
+            review_item(f"demo-{run}-{n:04d}", f"Generated review number {n}.")
+            for n in range(args.items)
+        ]
         report = producer.submit_many(items)
         c.print(f"submitted {len(report.accepted)} items")
         ids = [i.id for i in items]
@@ -83,11 +99,16 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     demo = sub.add_parser("demo", help="run two tutorial reviews and 1,000 items end to end")
     demo.add_argument("--items", type=int, default=1000)
     demo.add_argument("--timeout", type=float, default=300.0)
-    demo.add_argument("--real", action="store_true", help="use OPENAI_API_KEY instead of the emulator")
+    demo.add_argument(
+        "--real", action="store_true", help="use OPENAI_API_KEY instead of the emulator"
+    )
     demo.add_argument("--verbose", action="store_true", help="show the worker's and beat's logs")
     demo.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
-    demo.add_argument("--private-redis", action="store_true",
-                      help="start a private Redis even if one answers on 127.0.0.1:6379")
+    demo.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="start a private Redis even if one answers on 127.0.0.1:6379",
+    )
     demo.set_defaults(handler=run_demo)
 
 

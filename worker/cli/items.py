@@ -20,7 +20,9 @@ FILE_CHUNK = 5000
 ENDPOINTS = {e.value for e in Endpoint}
 
 
-def read_input_lines(handle: IO[bytes], callback: Callback | None) -> Iterator[tuple[int, dict[str, Any] | Rejection]]:
+def read_input_lines(
+    handle: IO[bytes], callback: Callback | None
+) -> Iterator[tuple[int, dict[str, Any] | Rejection]]:
     """Each line of a Batch API input file as a WorkItem dict, or the reason it is refused."""
     for number, raw in enumerate(handle, start=1):
         if not raw.strip():
@@ -41,7 +43,10 @@ def read_input_lines(handle: IO[bytes], callback: Callback | None) -> Iterator[t
         elif line["method"] != "POST":
             yield number, Rejection(number, item_id, "method", "must be POST")
         elif line["url"] not in ENDPOINTS:
-            yield number, Rejection(number, item_id, "url", f"not a Batch API endpoint: {line['url']!r}")
+            yield (
+                number,
+                Rejection(number, item_id, "url", f"not a Batch API endpoint: {line['url']!r}"),
+            )
         else:
             item: dict[str, Any] = {"id": custom_id, "endpoint": line["url"], "body": line["body"]}
             if callback is not None:
@@ -91,18 +96,24 @@ def run_submit(args: argparse.Namespace) -> int:
         print(f"{where}: {r.field}: {r.message}", file=sys.stderr)
     if len(report.rejected) > 50:
         print(f"... and {len(report.rejected) - 50} more rejected lines", file=sys.stderr)
-    print(f"accepted {len(report.accepted)}, duplicates {len(report.duplicates)}, "
-          f"rejected {len(report.rejected)}, queue full {len(report.queue_full)}")
+    print(
+        f"accepted {len(report.accepted)}, duplicates {len(report.duplicates)}, "
+        f"rejected {len(report.rejected)}, queue full {len(report.queue_full)}"
+    )
     return 0 if report.ok else 1
 
 
 def output_line(result: dict[str, Any]) -> bytes:
     """A result in the Batch API's output line format (plus our status and attempt)."""
-    return orjson.dumps({
-        "id": f"batchrelay_{result.get('idempotency_key', result['id'])}",
-        "custom_id": result["custom_id"], "response": result.get("response"),
-        "error": result.get("error"), "status": result.get("status"),
-    })
+    return orjson.dumps(
+        {
+            "id": f"batchrelay_{result.get('idempotency_key', result['id'])}",
+            "custom_id": result["custom_id"],
+            "response": result.get("response"),
+            "error": result.get("error"),
+            "status": result.get("status"),
+        }
+    )
 
 
 def run_results(args: argparse.Namespace) -> int:
@@ -110,7 +121,10 @@ def run_results(args: argparse.Namespace) -> int:
 
     producer = Producer.from_url()
     if args.wait and not wait_for_idle(producer, args.timeout):
-        print(f"timed out after {args.timeout}s with {in_flight(producer)} items in flight", file=sys.stderr)
+        print(
+            f"timed out after {args.timeout}s with {in_flight(producer)} items in flight",
+            file=sys.stderr,
+        )
         return 2
     with open_output(args.output) as out:
         count = 0
@@ -135,7 +149,10 @@ def run_inspect(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
     c = console()
-    c.print(f"[bold]{status.id}[/] {status.state} (attempt {status.attempt}, partition {status.partition})")
+    c.print(
+        f"[bold]{status.id}[/] {status.state} "
+        f"(attempt {status.attempt}, partition {status.partition})"
+    )
     for state, stamp in status.timestamps.items():
         c.print(f"  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(stamp))}  {state}")
     if status.batch_id:
@@ -156,7 +173,10 @@ def run_retry(args: argparse.Namespace) -> int:
     producer = Producer.from_url()
     store = Store(producer.redis, Settings())
     revived = sum(store.revive(p.tag, args.reason or "") for p in store.partitions())
-    print(f"requeued {revived} dead-lettered items" + (f" with reason {args.reason}" if args.reason else ""))
+    print(
+        f"requeued {revived} dead-lettered items"
+        + (f" with reason {args.reason}" if args.reason else "")
+    )
     return 0
 
 
@@ -168,7 +188,9 @@ def add_item_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     submit.add_argument("--webhook", help="URL to POST each result to")
     submit.set_defaults(handler=run_submit)
     results = sub.add_parser("results", help="finished items as Batch API output lines")
-    results.add_argument("--wait", action="store_true", help="first wait until nothing is in flight")
+    results.add_argument(
+        "--wait", action="store_true", help="first wait until nothing is in flight"
+    )
     results.add_argument("--timeout", type=float, default=3600.0)
     results.add_argument("--output", "-o", help="write to this file instead of standard output")
     results.set_defaults(handler=run_results)

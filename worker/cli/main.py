@@ -20,13 +20,18 @@ def parser() -> argparse.ArgumentParser:
         description="Queue LLM requests in Redis; Celery workers run them as OpenAI batches.",
     )
     sub = root.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run Redis (if none), the emulator (if no key), worker, beat, Flower")
+    up = sub.add_parser(
+        "up", help="run Redis (if none), the emulator (if no key), worker, beat, Flower"
+    )
     add_up_arguments(up)
     up.set_defaults(handler=run_up)
     add_demo_parser(sub)
     add_role_parsers(sub)
-    sub.add_parser("emulator", help="run the Batch API emulator (see `batchrelay emulator --help`)",
-                   add_help=False)
+    sub.add_parser(
+        "emulator",
+        help="run the Batch API emulator (see `batchrelay emulator --help`)",
+        add_help=False,
+    )
     add_item_parsers(sub)
     add_batch_parsers(sub)
     return root

@@ -59,7 +59,9 @@ def add_role_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     beat = sub.add_parser("beat", help="run Celery beat (RedBeat: run two for high availability)")
     beat.add_argument("--loglevel", default="INFO")
     beat.set_defaults(handler=run_beat)
-    flower = sub.add_parser("flower", help="run Flower (basic auth from BATCHRELAY_FLOWER_BASIC_AUTH)")
+    flower = sub.add_parser(
+        "flower", help="run Flower (basic auth from BATCHRELAY_FLOWER_BASIC_AUTH)"
+    )
     flower.add_argument("--port", type=int, default=5555)
     flower.add_argument("--address", default="127.0.0.1")
     flower.set_defaults(handler=run_flower)

@@ -55,7 +55,9 @@ class Stack:
         url = self.env.get("BATCHRELAY_REDIS_URL")
         if url and not self.options.private_redis:
             if not redis_answers(url):
-                raise ConfigurationError(f"BATCHRELAY_REDIS_URL is set but nothing answers at {url}")
+                raise ConfigurationError(
+                    f"BATCHRELAY_REDIS_URL is set but nothing answers at {url}"
+                )
             return
         if not self.options.private_redis and redis_answers(DEFAULT_REDIS_URL):
             self.env["BATCHRELAY_REDIS_URL"] = DEFAULT_REDIS_URL
@@ -64,21 +66,33 @@ class Stack:
         process, url = start_redis(self.options.data_dir.resolve() / "redis")
         self.group.adopt("redis", process)
         self.env["BATCHRELAY_REDIS_URL"] = url
-        self.notes.append(f"redis: started a private server at {url} (AOF in {self.options.data_dir}/redis)")
+        self.notes.append(
+            f"redis: started a private server at {url} (AOF in {self.options.data_dir}/redis)"
+        )
 
     def _emulator(self) -> None:
         if self.env.get("OPENAI_API_KEY") and not self.options.force_emulator:
-            self.notes.append("openai: using OPENAI_API_KEY" + (
-                f" at {self.env['OPENAI_BASE_URL']}" if self.env.get("OPENAI_BASE_URL") else ""))
+            self.notes.append(
+                "openai: using OPENAI_API_KEY"
+                + (f" at {self.env['OPENAI_BASE_URL']}" if self.env.get("OPENAI_BASE_URL") else "")
+            )
             return
         port = free_port()
-        args = python_module("emulator", "--host", "127.0.0.1", "--port", str(port),
-                             *self.options.emulator_args)
+        args = python_module(
+            "emulator", "--host", "127.0.0.1", "--port", str(port), *self.options.emulator_args
+        )
         process = self.group.start("emulator", args, self.env, quiet=True)
-        wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/_emulator/faults"), 30, "emulator", process)
+        wait_until(
+            lambda: http_answers(f"http://127.0.0.1:{port}/_emulator/faults"),
+            30,
+            "emulator",
+            process,
+        )
         self.env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
         self.env["OPENAI_API_KEY"] = EMULATOR_KEY
-        self.notes.append(f"openai: no OPENAI_API_KEY, started the emulator at {self.env['OPENAI_BASE_URL']}")
+        self.notes.append(
+            f"openai: no OPENAI_API_KEY, started the emulator at {self.env['OPENAI_BASE_URL']}"
+        )
 
     def start(self) -> dict[str, str]:
         try:
@@ -86,13 +100,40 @@ class Stack:
             self._emulator()
             quiet = self.options.quiet
             celery = ["celery", "-A", "worker.app"]
-            self.group.start("worker", python_module(
-                *celery, "worker", "-Q", WORKER_QUEUES, "-c", str(self.options.concurrency),
-                "-n", f"batchrelay-{os.getpid()}@%h", "--loglevel", "INFO"), self.env, quiet)
-            self.group.start("beat", python_module(*celery, "beat", "--loglevel", "INFO"), self.env, quiet)
+            self.group.start(
+                "worker",
+                python_module(
+                    *celery,
+                    "worker",
+                    "-Q",
+                    WORKER_QUEUES,
+                    "-c",
+                    str(self.options.concurrency),
+                    "-n",
+                    f"batchrelay-{os.getpid()}@%h",
+                    "--loglevel",
+                    "INFO",
+                ),
+                self.env,
+                quiet,
+            )
+            self.group.start(
+                "beat", python_module(*celery, "beat", "--loglevel", "INFO"), self.env, quiet
+            )
             if self.options.flower:
-                self.group.start("flower", [sys.executable, "-m", "worker.cli", "flower",
-                                            "--port", str(self.options.flower_port)], self.env, quiet)
+                self.group.start(
+                    "flower",
+                    [
+                        sys.executable,
+                        "-m",
+                        "worker.cli",
+                        "flower",
+                        "--port",
+                        str(self.options.flower_port),
+                    ],
+                    self.env,
+                    quiet,
+                )
                 self.notes.append(f"flower: http://127.0.0.1:{self.options.flower_port}")
         except BaseException:
             self.group.stop()
@@ -108,14 +149,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
     parser.add_argument("--flower-port", type=int, default=5555)
     parser.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
-    parser.add_argument("--private-redis", action="store_true",
-                        help="start a private Redis even if one answers on 127.0.0.1:6379")
+    parser.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="start a private Redis even if one answers on 127.0.0.1:6379",
+    )
 
 
 def options_from(args: argparse.Namespace) -> StackOptions:
-    return StackOptions(data_dir=args.data_dir, concurrency=args.concurrency,
-                        flower=not args.no_flower, flower_port=args.flower_port,
-                        private_redis=args.private_redis)
+    return StackOptions(
+        data_dir=args.data_dir,
+        concurrency=args.concurrency,
+        flower=not args.no_flower,
+        flower_port=args.flower_port,
+        private_redis=args.private_redis,
+    )
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -144,7 +192,10 @@ def run_up(args: argparse.Namespace) -> int:
                 name = exited[0]
                 delay = min(30.0, restarts.get(name, 0.5) * 2)
                 restarts[name] = delay
-                print(f"{name} exited with code {exited[1]}; restarting in {delay:.0f}s", file=sys.stderr)
+                print(
+                    f"{name} exited with code {exited[1]}; restarting in {delay:.0f}s",
+                    file=sys.stderr,
+                )
                 time.sleep(delay)
                 stack.group.restart(name)
             time.sleep(0.5)

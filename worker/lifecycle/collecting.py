@@ -23,7 +23,9 @@ from worker.store import Batch, Outcome, Store
 
 log = logging.getLogger("batchrelay.collecting")
 SETTLE_CHUNK = 1000
-COLLECTABLE = f"{BatchState.COMPLETED},{BatchState.FAILED},{BatchState.EXPIRED},{BatchState.CANCELLED}"
+COLLECTABLE = (
+    f"{BatchState.COMPLETED},{BatchState.FAILED},{BatchState.EXPIRED},{BatchState.CANCELLED}"
+)
 
 
 @dataclass
@@ -47,7 +49,9 @@ class CollectReport:
 class Collector:
     """Settles one batch; holds the chunk being built and what it has counted."""
 
-    def __init__(self, store: Store, batch: Batch, dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, batch: Batch, dispatcher: Dispatcher, settings: Settings
+    ) -> None:
         self.store = store
         self.batch = batch
         self.dispatcher = dispatcher
@@ -111,18 +115,47 @@ def settle_unfinished(collector: Collector, batch: Batch, settings: Settings) ->
     for chunk in collector.store.unsettled(batch.id):
         for item_id in chunk:
             if state == BatchState.EXPIRED:
-                collector.add(Outcome(item_id, "retry", code="batch_expired", message="batch expired"))
+                collector.add(
+                    Outcome(item_id, "retry", code="batch_expired", message="batch expired")
+                )
             elif state == BatchState.CANCELLED:
-                collector.add(Outcome(item_id, "retry", code="batch_cancelled", message="batch cancelled"))
+                collector.add(
+                    Outcome(item_id, "retry", code="batch_cancelled", message="batch cancelled")
+                )
             elif state == BatchState.FAILED and item_id in line_of and line_of[item_id] in errors:
                 code, message = errors[line_of[item_id]]
-                collector.add(Outcome(item_id, "dead", code=code, message=f"line {line_of[item_id]}: {message}"))
+                collector.add(
+                    Outcome(
+                        item_id, "dead", code=code, message=f"line {line_of[item_id]}: {message}"
+                    )
+                )
             elif state == BatchState.FAILED and (errors or batch_code == "token_limit_exceeded"):
-                collector.add(Outcome(item_id, "requeue", code=batch_code or "batch_failed", message="requeued: batch failed for other lines"))
+                collector.add(
+                    Outcome(
+                        item_id,
+                        "requeue",
+                        code=batch_code or "batch_failed",
+                        message="requeued: batch failed for other lines",
+                    )
+                )
             elif state == BatchState.FAILED:
-                collector.add(Outcome(item_id, "retry", code=batch_code or "batch_failed", message=batch.get("error_message")))
+                collector.add(
+                    Outcome(
+                        item_id,
+                        "retry",
+                        code=batch_code or "batch_failed",
+                        message=batch.get("error_message"),
+                    )
+                )
             else:
-                collector.add(Outcome(item_id, "retry", code="missing_output", message="no output line for this item"))
+                collector.add(
+                    Outcome(
+                        item_id,
+                        "retry",
+                        code="missing_output",
+                        message="no output line for this item",
+                    )
+                )
     collector.flush()
 
 
@@ -134,7 +167,9 @@ def back_off_model(store: Store, settings: Settings, ptag: str) -> None:
     log.warning("partition %s: token_limit_exceeded, backing off %.0fs", ptag, delay)
 
 
-def collect(store: Store, api: BatchAPI, dispatcher: Dispatcher, settings: Settings, batch_id: str) -> CollectReport | None:
+def collect(
+    store: Store, api: BatchAPI, dispatcher: Dispatcher, settings: Settings, batch_id: str
+) -> CollectReport | None:
     """Settle every item of a terminal batch. The caller holds the batch lock."""
     batch = store.batch(batch_id)
     if batch.state not in COLLECTABLE.split(","):
@@ -151,15 +186,26 @@ def collect(store: Store, api: BatchAPI, dispatcher: Dispatcher, settings: Setti
     elif batch.state == BatchState.COMPLETED:
         store.set_meta(batch.partition, token_strikes=0)
     if store.transition(
-        batch_id, COLLECTABLE, BatchState.COLLECTED,
-        succeeded=report.succeeded, retried=report.retried, dead=report.dead,
-        bad_lines=report.bad_lines, tokens_in=report.tokens_in, tokens_out=report.tokens_out,
+        batch_id,
+        COLLECTABLE,
+        BatchState.COLLECTED,
+        succeeded=report.succeeded,
+        retried=report.retried,
+        dead=report.dead,
+        bad_lines=report.bad_lines,
+        tokens_in=report.tokens_in,
+        tokens_out=report.tokens_out,
     ):
         store.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
         store.add_count(batch.partition, "tokens_in", report.tokens_in)
         store.add_count(batch.partition, "tokens_out", report.tokens_out)
     log.info(
         "batch %s (%s): %d succeeded, %d retried, %d dead, %d bad lines",
-        batch_id, batch.state, report.succeeded, report.retried, report.dead, report.bad_lines,
+        batch_id,
+        batch.state,
+        report.succeeded,
+        report.retried,
+        report.dead,
+        report.bad_lines,
     )
     return report

@@ -42,8 +42,12 @@ def webhook_backoff(tries: int) -> float:
 
 
 def deliver(
-    store: Store, settings: Settings, send_task: SendTask, webhooks: WebhookSender,
-    ptag: str, item_ids: list[str],
+    store: Store,
+    settings: Settings,
+    send_task: SendTask,
+    webhooks: WebhookSender,
+    ptag: str,
+    item_ids: list[str],
 ) -> DeliveryReport:
     """Deliver a chunk of one partition's finished items."""
     report = DeliveryReport()
@@ -80,7 +84,16 @@ def deliver(
                     continue
                 store.dead_letter_delivery(ptag, item_id, f"webhook_failed: {error}")
                 report.webhook_dead += 1
-                log.warning("item %s: webhook dead-lettered after %d tries: %s", item_id, tries, error)
+                log.warning(
+                    "item %s: webhook dead-lettered after %d tries: %s", item_id, tries, error
+                )
         done.append(item_id)
+    for name, n in (
+        ("celery_sent", report.celery),
+        ("webhook_ok", report.webhooks),
+        ("webhook_retry", report.webhook_retries),
+    ):
+        if n:
+            store.add_count(ptag, name, n)
     report.delivered = store.delivered(ptag, done)
     return report

@@ -24,13 +24,17 @@ class HousekeepingReport:
     redelivered: int = 0
 
 
-def keep_house(store: Store, settings: Settings, dispatcher: Dispatcher, now: float) -> HousekeepingReport:
+def keep_house(
+    store: Store, settings: Settings, dispatcher: Dispatcher, now: float
+) -> HousekeepingReport:
     """Act on expired leases and overdue deliveries. The caller holds the housekeeping lock."""
     report = HousekeepingReport()
     for batch_id in store.expired_leases(now):
         batch = store.batch(batch_id)
         if batch.state == BatchState.PACKING:
-            if store.transition(batch_id, BatchState.PACKING, BatchState.ABANDONED, note="packer died"):
+            if store.transition(
+                batch_id, BatchState.PACKING, BatchState.ABANDONED, note="packer died"
+            ):
                 report.released += store.release_members(batch_id, "packed", note="packer died")
                 log.warning("batch %s: packer died, items returned to the queue", batch_id)
         elif batch.state in RESUBMIT:

@@ -70,10 +70,21 @@ def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> Packed
         return None
     batch_id = store.new_batch_id(ptag)
     store.transition(
-        batch_id, "new", BatchState.PACKING, lease=True,
-        partition=ptag, endpoint=partition.endpoint, model=partition.model, created=time.time(),
+        batch_id,
+        "new",
+        BatchState.PACKING,
+        lease=True,
+        partition=ptag,
+        endpoint=partition.endpoint,
+        model=partition.model,
+        created=time.time(),
     )
-    left = [settings.max_requests_per_batch, settings.max_batch_bytes, settings.max_embedding_inputs, tokens]
+    left = [
+        settings.max_requests_per_batch,
+        settings.max_batch_bytes,
+        settings.max_embedding_inputs,
+        tokens,
+    ]
     path = directory / f"{batch_id}.jsonl"
     count = size = 0
     with path.open("wb") as handle:

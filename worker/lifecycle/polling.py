@@ -25,8 +25,9 @@ class PollReport:
     errors: int = 0
 
 
-def poll(store: Store, api: BatchAPI, settings: Settings,
-         keep_lock: Callable[[], object] = lambda: None) -> PollReport:
+def poll(
+    store: Store, api: BatchAPI, settings: Settings, keep_lock: Callable[[], object] = lambda: None
+) -> PollReport:
     """Retrieve each live batch once. The caller holds the poll lock; ``keep_lock`` renews it."""
     report = PollReport()
     started = time.time()
@@ -50,6 +51,8 @@ def poll(store: Store, api: BatchAPI, settings: Settings,
             summary["stuck"] = status
             report.stuck.append(batch_id)
             log.warning("batch %s: %s for %.0fs (stuck?)", batch_id, status, time.time() - since)
+        elif batch.get("stuck"):
+            summary["stuck"] = ""
         store.set_batch(batch_id, **summary)
         if status in TERMINAL_OPENAI_STATUSES and store.transition(
             batch_id, BatchState.SUBMITTED, BatchState(status), lease=True, live="rem"

@@ -46,7 +46,9 @@ def find_created(api: BatchAPI, batch: Batch) -> OpenAIBatch | None:
     return found[0] if found else None
 
 
-def submit(store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Path | None = None) -> bool:
+def submit(
+    store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Path | None = None
+) -> bool:
     """Take a packed (or half-submitted) batch to OpenAI. Returns True once it is live.
 
     Raises OpenAIError when a retry may help; the batch stays leased in `uploading`.
@@ -79,8 +81,13 @@ def submit(store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Pa
     if path is not None:
         path.unlink(missing_ok=True)
     moved = store.transition(
-        batch_id, BatchState.UPLOADING, BatchState.SUBMITTED, live="add",
-        openai_id=created.id, submitted_at=time.time(), **batch_summary(created),
+        batch_id,
+        BatchState.UPLOADING,
+        BatchState.SUBMITTED,
+        live="add",
+        openai_id=created.id,
+        submitted_at=time.time(),
+        **batch_summary(created),
     )
     if moved:
         store.move_members(batch_id, "packed", "submitted")

@@ -19,14 +19,22 @@ from worker.store import Store
 @cache
 def price_table(path: str | None = None) -> dict[str, Any]:
     source = path or os.environ.get("BATCHRELAY_PRICES_FILE")
-    raw = Path(source).read_bytes() if source else resources.files("worker.metrics").joinpath("prices.json").read_bytes()
+    raw = (
+        Path(source).read_bytes()
+        if source
+        else resources.files("worker.metrics").joinpath("prices.json").read_bytes()
+    )
     return dict(orjson.loads(raw))
 
 
 def price_of(model: str, table: dict[str, Any]) -> dict[str, float] | None:
     """Prices of a model, matching dated snapshots (gpt-4o-mini-2024-07-18) to their family."""
     models: dict[str, dict[str, float]] = table["models"]
-    best = max((name for name in models if model == name or model.startswith(name + "-")), key=len, default=None)
+    best = max(
+        (name for name in models if model == name or model.startswith(name + "-")),
+        key=len,
+        default=None,
+    )
     return models.get(best) if best else None
 
 
@@ -40,7 +48,10 @@ def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
         tokens_in, tokens_out = counts.get("tokens_in", 0), counts.get("tokens_out", 0)
         prices = price_of(partition.model, table) or {"input": 0.0, "output": 0.0}
         realtime = (tokens_in * prices["input"] + tokens_out * prices["output"]) / 1_000_000
-        entry = out.setdefault(partition.model, {"tokens_in": 0, "tokens_out": 0, "realtime_usd": 0.0, "spent_usd": 0.0})
+        entry = out.setdefault(
+            partition.model,
+            {"tokens_in": 0, "tokens_out": 0, "realtime_usd": 0.0, "spent_usd": 0.0},
+        )
         entry["tokens_in"] += tokens_in
         entry["tokens_out"] += tokens_out
         entry["realtime_usd"] += realtime
@@ -52,5 +63,10 @@ def cost_summary(store: Store) -> dict[str, Any]:
     models = cost_by_model(store)
     spent = sum(m["spent_usd"] for m in models.values())
     realtime = sum(m["realtime_usd"] for m in models.values())
-    return {"spent_usd": spent, "realtime_usd": realtime, "saved_usd": realtime - spent,
-            "prices_taken": price_table().get("taken"), "models": models}
+    return {
+        "spent_usd": spent,
+        "realtime_usd": realtime,
+        "saved_usd": realtime - spent,
+        "prices_taken": price_table().get("taken"),
+        "models": models,
+    }

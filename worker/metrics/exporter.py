@@ -28,8 +28,19 @@ from worker.store import Store
 log = logging.getLogger("batchrelay.exporter")
 PART = ["endpoint", "model"]
 # Batches in flight: ours before submission, OpenAI's while live, ours again until collected.
-BATCH_STATUSES = ("packing", "packed", "uploading", "validating", "in_progress", "finalizing",
-                  "cancelling", "completed", "failed", "expired", "cancelled")
+BATCH_STATUSES = (
+    "packing",
+    "packed",
+    "uploading",
+    "validating",
+    "in_progress",
+    "finalizing",
+    "cancelling",
+    "completed",
+    "failed",
+    "expired",
+    "cancelled",
+)
 # counts-hash field -> (kind, outcome). The first three always exist; the others are shown
 # once the delivering code increments them.
 DELIVERIES = {
@@ -56,13 +67,20 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
     oldest = _gauge("batchrelay_queue_oldest_age_seconds", "Age of the queue's head item.", PART)
     dead = _gauge("batchrelay_dead_letters", "Dead-lettered items (incl. webhook).", PART)
     backlog = _gauge("batchrelay_delivery_backlog", "Finished items awaiting delivery.", PART)
-    created = CounterMetricFamily("batchrelay_batches_created", "Batches ever created.",
-                                  labels=PART)
-    backoff = _gauge("batchrelay_partition_backoff_seconds",
-                     "Seconds a partition still waits after token_limit_exceeded.", PART)
+    created = CounterMetricFamily(
+        "batchrelay_batches_created", "Batches ever created.", labels=PART
+    )
+    backoff = _gauge(
+        "batchrelay_partition_backoff_seconds",
+        "Seconds a partition still waits after token_limit_exceeded.",
+        PART,
+    )
     in_flight = _gauge("batchrelay_tokens_in_flight", "Estimated enqueued tokens at OpenAI.", PART)
-    deliveries = CounterMetricFamily("batchrelay_deliveries", "Deliveries by kind and outcome.",
-                                     labels=[*PART, "kind", "outcome"])
+    deliveries = CounterMetricFamily(
+        "batchrelay_deliveries",
+        "Deliveries by kind and outcome.",
+        labels=[*PART, "kind", "outcome"],
+    )
     for p in snapshot.partitions:
         part = [p.endpoint, p.model]
         for state in ItemState:
@@ -86,8 +104,10 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         by_status[b.status] = by_status.get(b.status, 0) + 1
     for status, count in by_status.items():
         batches.add_metric([status], count)
-    expiry = _gauge("batchrelay_batch_expiry_seconds",
-                    "Seconds until the first live batch's completion window ends.")
+    expiry = _gauge(
+        "batchrelay_batch_expiry_seconds",
+        "Seconds until the first live batch's completion window ends.",
+    )
     expiries = [b.expires_in for b in snapshot.batches if b.expires_in is not None]
     if expiries:
         expiry.add_metric([], min(expiries))
@@ -95,15 +115,34 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
     stuck.add_metric([], sum(1 for b in snapshot.batches if b.stuck))
 
     tokens = CounterMetricFamily("batchrelay_tokens", "Tokens used.", labels=["model", "kind"])
-    cost = CounterMetricFamily("batchrelay_cost_usd", "Cost in USD at batch prices and at "
-                               "real-time prices.", labels=["model", "pricing"])
+    cost = CounterMetricFamily(
+        "batchrelay_cost_usd",
+        "Cost in USD at batch prices and at real-time prices.",
+        labels=["model", "pricing"],
+    )
     for model, c in sorted(snapshot.costs.items()):
         tokens.add_metric([model, "input"], c["tokens_in"])
         tokens.add_metric([model, "output"], c["tokens_out"])
         cost.add_metric([model, "batch"], c["spent_usd"])
         cost.add_metric([model, "realtime"], c["realtime_usd"])
-    return [items, submitted, depth, delayed, oldest, dead, backlog, created, backoff, in_flight,
-            deliveries, batches, expiry, stuck, tokens, cost]
+    return [
+        items,
+        submitted,
+        depth,
+        delayed,
+        oldest,
+        dead,
+        backlog,
+        created,
+        backoff,
+        in_flight,
+        deliveries,
+        batches,
+        expiry,
+        stuck,
+        tokens,
+        cost,
+    ]
 
 
 class RedisCollector(Collector):

@@ -79,8 +79,9 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     rows = [first[n : n + 10] for n in range(0, len(first), 10)]
 
     live = [sorted(_text(b) for b in row[8]) for row in rows]
-    leased = [sorted({_text(b) for b in row[9]} - set(ids))
-              for row, ids in zip(rows, live, strict=True)]
+    leased = [
+        sorted({_text(b) for b in row[9]} - set(ids)) for row, ids in zip(rows, live, strict=True)
+    ]
     pipe = store.redis.pipeline(transaction=False)
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
         pk = store.pk(p.tag)
@@ -99,23 +100,31 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
         stamp = _number(next(second))
         backoff_until, in_flight = row[7]
-        stats.append(PartitionStats(
-            endpoint=p.endpoint, model=p.model,
-            counts={_text(k): int(_number(v)) for k, v in row[0].items()},
-            queued=int(row[1]), delayed=int(row[2]),
-            oldest_age=max(0.0, now - stamp) if stamp else 0.0,
-            dead_letters=int(row[4]), undelivered=int(row[5]), batches_created=int(row[6]),
-            backoff_seconds=max(0.0, _number(backoff_until) - now),
-            tokens_in_flight=_number(in_flight),
-        ))
+        stats.append(
+            PartitionStats(
+                endpoint=p.endpoint,
+                model=p.model,
+                counts={_text(k): int(_number(v)) for k, v in row[0].items()},
+                queued=int(row[1]),
+                delayed=int(row[2]),
+                oldest_age=max(0.0, now - stamp) if stamp else 0.0,
+                dead_letters=int(row[4]),
+                undelivered=int(row[5]),
+                batches_created=int(row[6]),
+                backoff_seconds=max(0.0, _number(backoff_until) - now),
+                tokens_in_flight=_number(in_flight),
+            )
+        )
         for _ in live_ids:
             status, expires_at, stuck = next(second)
             expires = _number(expires_at)
-            batches.append(BatchStats(
-                status=_text(status) or "submitted",
-                expires_in=expires - now if expires else None,
-                # `stuck` names the slow status; it only counts while the batch is still in it.
-                stuck=bool(stuck) and _text(stuck) == _text(status),
-            ))
+            batches.append(
+                BatchStats(
+                    status=_text(status) or "submitted",
+                    expires_in=expires - now if expires else None,
+                    # `stuck` names the slow status; it only counts while the batch is still in it.
+                    stuck=bool(stuck) and _text(stuck) == _text(status),
+                )
+            )
         batches.extend(BatchStats(status=_text(next(second)) or "unknown") for _ in leased_ids)
     return Snapshot(stats, batches, cost_by_model(store))

@@ -17,7 +17,9 @@ log = logging.getLogger("batchrelay.tasks")
 def submit_now(batch_id: str, path: Path | None = None) -> bool:
     """Submit under the batch lock; a retryable failure schedules another try."""
     rt = runtime()
-    lock = rt.store.lock(rt.store.pk(batch_id.split("-")[1]).batch_lock(batch_id), ttl=rt.settings.lease_seconds)
+    lock = rt.store.lock(
+        rt.store.pk(batch_id.split("-")[1]).batch_lock(batch_id), ttl=rt.settings.lease_seconds
+    )
     if not lock.acquire():
         return False
     try:
