@@ -119,6 +119,12 @@ class Cluster:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
+    def signal(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Kill a supervised process's group; the supervisor starts it again."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
     def stop(self) -> None:
         self._stopping.set()
         if self._supervisor is not None:

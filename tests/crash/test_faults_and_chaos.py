@@ -1,0 +1,124 @@
+"""API faults on every route, many workers and beats at once, and random SIGKILLs:
+every item still ends delivered or dead-lettered with a reason."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis import Redis
+
+from producers import Producer
+from producers.settings import Settings
+from tests.crash.test_sigkill import items, receiver
+from tests.support.accounting import ledger
+from tests.support.cluster import Cluster
+from tests.support.inspect import all_batches, finished, membership
+from tests.support.waiting import wait_for
+from worker.store import Store
+
+
+def test_api_faults_everywhere_lose_nothing(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, emulator: Any
+) -> None:
+    emulator.set_faults(
+        http_429_rate=0.1,
+        http_500_rate=0.08,
+        http_500_after_rate=0.02,
+        retry_after_seconds=0.2,
+        line_500_rate=0.03,
+        line_429_rate=0.03,
+        line_400_rate=0.01,
+        fault="token_limit_exceeded",
+        fault_rate=0.2,
+        expire_fraction=0.5,
+    )
+    receiver(cluster)
+    cluster.worker(
+        extra_env={"BATCHRELAY_MAX_REQUESTS_PER_BATCH": "1000", "BATCHRELAY_MAX_ATTEMPTS": "4"}
+    )
+    batch = items(5000)
+    producer.submit_many(batch)
+    cluster.beat()
+    store = Store(redis, settings)
+    wait_for(
+        lambda: any(b.get("oa_status") == "expired" for b in all_batches(store)), 120, "an expiry"
+    )
+    emulator.set_faults(expire_fraction=None)
+    ids = [i["id"] for i in batch]
+    wait_for(lambda: finished(producer, ids), 300, "every item delivered or dead")
+    wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
+    result = ledger(producer, store, redis, ids, retries_expected=True)
+    statuses = {b.get("oa_status") for b in all_batches(store)}
+    codes = {producer.status(i).code for i in ids if producer.status(i).outcome == "dead"}
+    print(
+        f"\nfaults: {result.line()}, batch statuses={sorted(s for s in statuses if s)}, dead codes={codes}"
+    )
+    result.assert_nothing_lost()
+    assert {"expired", "failed", "completed"} <= statuses
+    remote = emulator.client(max_retries=8).batches.list(limit=100)
+    live_ids = [
+        b.metadata["batchrelay_batch_id"]
+        for b in remote
+        if b.metadata and b.status != "cancelled" and "batchrelay_batch_id" in b.metadata
+    ]
+    assert len(live_ids) == len(set(live_ids)), "a batch was created twice and not cancelled"
+
+
+def test_three_workers_and_two_beats_never_double_pack_or_poll(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    env = {"BATCHRELAY_MAX_REQUESTS_PER_BATCH": "400"}
+    for n in (1, 2, 3):
+        cluster.worker(f"w{n}", concurrency=1, extra_env=env)
+    batch = items(3000)
+    producer.submit_many(batch)
+    cluster.beat("beat1")
+    cluster.beat("beat2")
+    ids = [i["id"] for i in batch]
+    wait_for(lambda: finished(producer, ids), 180, "every item delivered")
+    store = Store(redis, settings)
+    packed = membership(store)
+    assert len(packed) == 3000 and set(packed.values()) == {1}
+    polls = sorted(
+        (orjson.loads(p) for p in redis.lrange(store.keys.polls, 0, -1)), key=lambda p: p["start"]
+    )
+    overlaps = sum(1 for a, b in zip(polls, polls[1:], strict=False) if b["start"] < a["end"])
+    workers_that_packed = {
+        name for name in ("w1", "w2", "w3") if "batchrelay.pack" in cluster.log(name)
+    }
+    print(
+        f"\n3 workers/2 beats: polls={len(polls)}, overlapping polls={overlaps}, packers={workers_that_packed}"
+    )
+    assert overlaps == 0
+
+
+def test_chaos_random_worker_kills(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    env = {"BATCHRELAY_MAX_REQUESTS_PER_BATCH": "800"}
+    receiver(cluster)
+    for n in (1, 2):
+        cluster.worker(f"w{n}", concurrency=1, extra_env=env)
+    cluster.supervise()
+    batch = items(5000)
+    producer.submit_many(batch)
+    cluster.beat()
+    ids = [i["id"] for i in batch]
+    kills = 0
+    deadline = time.monotonic() + 60
+    while kills < 6 and time.monotonic() < deadline and not finished(producer, ids):
+        time.sleep(rng.uniform(2.0, 6.0))
+        victim = rng.choice(["w1", "w2"])
+        cluster.signal(victim)
+        kills += 1
+    wait_for(lambda: finished(producer, ids), 240, "every item delivered after the chaos")
+    wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
+    result = ledger(producer, Store(redis, settings), redis, ids)
+    print(f"\nchaos: kills={kills}, {result.line()}")
+    result.assert_nothing_lost()
+    assert kills >= 3
