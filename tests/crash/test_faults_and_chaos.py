@@ -3,6 +3,7 @@ every item still ends delivered or dead-lettered with a reason."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from pathlib import Path
@@ -55,7 +56,8 @@ def test_api_faults_everywhere_lose_nothing(
     statuses = {b.get("oa_status") for b in all_batches(store)}
     codes = {producer.status(i).code for i in ids if producer.status(i).outcome == "dead"}
     print(
-        f"\nfaults: {result.line()}, batch statuses={sorted(s for s in statuses if s)}, dead codes={codes}"
+        f"\nfaults: {result.line()}, batch statuses={sorted(s for s in statuses if s)}, "
+        f"dead codes={codes}"
     )
     result.assert_nothing_lost()
     assert {"expired", "failed", "completed"} <= statuses
@@ -86,12 +88,13 @@ def test_three_workers_and_two_beats_never_double_pack_or_poll(
     polls = sorted(
         (orjson.loads(p) for p in redis.lrange(store.keys.polls, 0, -1)), key=lambda p: p["start"]
     )
-    overlaps = sum(1 for a, b in zip(polls, polls[1:], strict=False) if b["start"] < a["end"])
+    overlaps = sum(1 for a, b in itertools.pairwise(polls) if b["start"] < a["end"])
     workers_that_packed = {
         name for name in ("w1", "w2", "w3") if "batchrelay.pack" in cluster.log(name)
     }
     print(
-        f"\n3 workers/2 beats: polls={len(polls)}, overlapping polls={overlaps}, packers={workers_that_packed}"
+        f"\n3 workers/2 beats: polls={len(polls)}, overlapping polls={overlaps}, "
+        f"packers={workers_that_packed}"
     )
     assert overlaps == 0
 
