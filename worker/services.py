@@ -82,6 +82,10 @@ def start_redis(
         "noeviction",
         "--logfile",
         str(directory / "redis.log"),
+        # Item hashes hold a request line of ~0.5-2 KB: keeping such hashes in the compact
+        # encoding takes ~40% less memory (the *-ziplist-* name works on Redis 6 and 7).
+        "--hash-max-ziplist-value",
+        "4096",
     ]
     if password:
         args += ["--requirepass", password]

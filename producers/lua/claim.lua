@@ -15,7 +15,7 @@ for _, id in ipairs(ids) do
   local f = redis.call('HMGET', key, 'line', 'st', 'nin', 'tok')
   if f[2] == 'queued' then
     local size = string.len(f[1]) + 1
-    local nin, tok = tonumber(f[3]), tonumber(f[4])
+    local nin, tok = tonumber(f[3]) or 0, tonumber(f[4]) or 0
     if n + 1 > max_n or bytes + size > max_bytes or inputs + nin > max_inputs
         or (max_tokens >= 0 and tokens + tok > max_tokens) then
       full = 1

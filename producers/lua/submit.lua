@@ -13,8 +13,9 @@ for i = 4, #ARGV, 6 do
   elseif depth >= max_queued then
     codes[#codes + 1] = -1
   else
-    redis.call('HSET', key, 'line', ARGV[i + 1], 'st', 'queued', 'att', 1, 'enq', now,
-      'tok', ARGV[i + 4], 'nin', ARGV[i + 5], 't_queued', now)
+    redis.call('HSET', key, 'line', ARGV[i + 1], 'st', 'queued', 'att', 1, 'tok', ARGV[i + 4],
+      't_queued', now)
+    if ARGV[i + 5] ~= '0' then redis.call('HSET', key, 'nin', ARGV[i + 5]) end
     if ARGV[i + 2] ~= '' then redis.call('HSET', key, 'cb', ARGV[i + 2]) end
     if ARGV[i + 3] ~= '' then redis.call('HSET', key, 'md', ARGV[i + 3]) end
     stored[#stored + 1] = id
