@@ -62,7 +62,6 @@ class Producer:
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace)
         self.scripts = Scripts(redis)
-        self._known_partitions: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -107,11 +106,6 @@ class Producer:
         parsed = item if isinstance(item, WorkItem) else WorkItem.model_validate(item)
         return partition_tag(parsed.endpoint.value, parsed.model)
 
-    def _register(self, ptag: str, endpoint: str, model: str) -> None:
-        if ptag not in self._known_partitions:
-            info = orjson.dumps({"endpoint": endpoint, "model": model})
-            self.redis.hsetnx(self.keys.partitions, ptag, info)
-            self._known_partitions.add(ptag)
 
     def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
         by_partition: dict[str, list[PreparedItem]] = {}
@@ -121,15 +115,19 @@ class Producer:
         report = SubmitReport()
         now = repr(time.time())
         for ptag, group in by_partition.items():
-            self._register(ptag, group[0].item.endpoint.value, group[0].item.model)
+            first = group[0].item
+            info = orjson.dumps({"endpoint": first.endpoint.value, "model": first.model})
             pk = self.keys.partition(ptag)
             chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
             for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
                 round_trip = chunks[start : start + CHUNKS_PER_ROUND_TRIP]
                 pipe = self.redis.pipeline(transaction=False)
+                # Registered on every round trip, ahead of its items: a registry lost with a
+                # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
+                pipe.hsetnx(self.keys.partitions, ptag, info)
                 for chunk in round_trip:
                     self._submit_chunk(pk, chunk, now, pipe)
-                for chunk, codes in zip(round_trip, pipe.execute(), strict=True):
+                for chunk, codes in zip(round_trip, pipe.execute()[1:], strict=True):
                     for p, code in zip(chunk, codes, strict=True):
                         target = {1: report.accepted, 0: report.duplicates}.get(
                             code, report.queue_full

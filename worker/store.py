@@ -77,6 +77,17 @@ class Outcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What one settle call changed; ``finished`` items now await delivery."""
+
+    succeeded: int
+    retried: int
+    dead: int
+    skipped: int
+    finished: list[str]
+
+
 def text(value: Any) -> str:
     """A Redis reply (bytes) as str."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -208,9 +219,7 @@ class Store:
     def expired_leases(self, now: float) -> list[str]:
         out: list[str] = []
         for p in self.partitions():
-            out += [
-                text(b) for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)
-            ]
+            out += [text(b) for b in self.redis.zrangebyscore(self.pk(p.tag).leases, "-inf", now)]
         return out
 
     def record_poll(self, started: float, ended: float, polled: int) -> None:
@@ -287,11 +296,11 @@ class Store:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def settle(self, batch: Batch, outcomes: list[Outcome]) -> tuple[int, int, int, int]:
+    def settle(self, batch: Batch, outcomes: list[Outcome]) -> Settled:
         """Store a chunk of outcomes: results for finished items, requeue or dead-letter the
-        rest. Returns (succeeded, retried, dead, skipped)."""
+        rest. Items no longer in flight in this batch are skipped."""
         if not outcomes:
-            return (0, 0, 0, 0)
+            return Settled(0, 0, 0, 0, [])
         pk = self.pk(batch.partition)
         pipe = self.redis.pipeline(transaction=False)
         for o in outcomes:
@@ -334,8 +343,8 @@ class Store:
                 )
             args += (o.item_id, o.kind, result, o.code, o.message[:1000])
         keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
-        ok, retried, dead, skipped = self.scripts.run("settle", keys, args)
-        return int(ok), int(retried), int(dead), int(skipped)
+        reply = self.scripts.run("settle", keys, args)
+        return Settled(*(int(n) for n in reply[:4]), [text(i) for i in reply[4:]])
 
     # -- deliveries -------------------------------------------------------------------------
 

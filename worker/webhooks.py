@@ -91,7 +91,8 @@ class WebhookSender:
             ) from None
         if 200 <= status < 300:
             return
-        retryable = status in (408, 409, 425, 429) or status >= 500 or 300 <= status < 400
+        # Redirects are never followed (they could lead to an internal address) nor retried.
+        retryable = status in (408, 409, 425, 429) or status >= 500
         raise DeliveryFailed(
             f"webhook {urlsplit(url).hostname} answered HTTP {status}", retryable=retryable
         )

@@ -4,11 +4,12 @@
 -- ARGV: batch_id, item_prefix, result_prefix, notify_prefix, now, result_ttl, max_attempts,
 --       backoff, backoff_max, delivery lease, then (id, outcome, result_json, code, message)*
 --   outcome: ok | retry (counts an attempt) | requeue (no attempt counted) | dead
--- Returns {succeeded, retried, dead, skipped}.
+-- Returns {succeeded, retried, dead, skipped, finished id...} (finished: succeeded or dead now).
 local bid, prefix, rprefix, nprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, ttl, max_att = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local backoff, backoff_max, lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local ok, retried, dead, skipped = 0, 0, 0, 0
+local finished = {}
 
 local function finish(id, key, state, result, code, message)
   redis.call('HSET', key, 'st', state, 'out', state, 't_' .. state, ARGV[5])
@@ -33,12 +34,14 @@ for i = 11, #ARGV, 5 do
     if outcome == 'ok' then
       finish(id, key, 'succeeded', result, '', '')
       ok = ok + 1
+      finished[#finished + 1] = id
     elseif outcome == 'dead' or (outcome == 'retry' and att >= max_att) then
       local reason = code
       if outcome == 'retry' then reason = 'max_attempts:' .. code end
       finish(id, key, 'dead', result, reason, message)
       redis.call('ZADD', KEYS[4], now, id)
       dead = dead + 1
+      finished[#finished + 1] = id
     else
       local next_att, delay = att, 0
       if outcome == 'retry' then
@@ -53,4 +56,4 @@ for i = 11, #ARGV, 5 do
     end
   end
 end
-return {ok, retried, dead, skipped}
+return {ok, retried, dead, skipped, unpack(finished)}

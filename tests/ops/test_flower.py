@@ -8,13 +8,15 @@ from redis import Redis
 from producers import Producer
 from tests.ops.conftest import CLI, Services, chat, wait_http
 from tests.support.cluster import Cluster
-from tests.support.inspect import finished
+from tests.support.inspect import finished, keyspace_dump
 from tests.support.waiting import wait_for
 from worker.services import free_port
 
 AUTH = ("ops", "flower-pass-123")
 SECRET_TEXT = "zebra-quartz-7741 confidential prompt"
 EXPECTED_TASKS = {"batchrelay.pack", "batchrelay.collect", "batchrelay.deliver"}
+FAKE_KEY = "sk-test-RECOGNIZABLE-fake-key-0042"
+FAKE_SECRET = "whsec-RECOGNIZABLE-secret-0042"
 
 
 def test_flower_sees_workers_and_tasks_behind_basic_auth(
@@ -29,6 +31,7 @@ def test_flower_sees_workers_and_tasks_behind_basic_auth(
     flower = services.start("flower", [*CLI, "flower", "--port", str(port)], env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthcheck", flower, "flower")
+    cluster.env.update({"OPENAI_API_KEY": FAKE_KEY, "BATCHRELAY_WEBHOOK_SECRET": FAKE_SECRET})
     cluster.worker()
     cluster.beat()
     ids = [f"f{n}" for n in range(5)]
@@ -58,6 +61,13 @@ def test_flower_sees_workers_and_tasks_behind_basic_auth(
     assert all(f"'{i}'" in delivered_ids for i in ids), delivered_ids
     collect_args = [str(t["args"]) for t in tasks.values() if t["name"] == "batchrelay.collect"]
     assert all(a.startswith("['brb-") for a in collect_args), collect_args
+
+    for secret in (FAKE_KEY, FAKE_SECRET):
+        assert secret not in response.text
+        assert secret.encode() not in keyspace_dump(redis)
+        for name in ("w1", "beat"):
+            assert secret not in cluster.log(name), name
+        assert secret not in services.log("flower")
 
     metrics = httpx.get(f"{base}/metrics", auth=AUTH, timeout=10)
     assert metrics.status_code == 200

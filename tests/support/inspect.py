@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from redis import Redis
+
 from producers.producer import Producer
 from worker.store import Batch, Store
 
@@ -31,3 +33,24 @@ def finished(producer: Producer, ids: list[str]) -> bool:
     """Every item delivered (its outcome succeeded or dead)."""
     counts = states(producer, ids)
     return counts["delivered"] == len(ids)
+
+
+def keyspace_dump(redis: Redis) -> bytes:
+    """Every key and value in the database, as one blob to search for leaked secrets."""
+    out = []
+    for key in redis.scan_iter(count=1000):
+        kind = redis.type(key)
+        out.append(key)
+        if kind == b"string":
+            out.append(redis.get(key) or b"")
+        elif kind == b"hash":
+            out += [b for kv in redis.hgetall(key).items() for b in kv]
+        elif kind == b"list":
+            out += redis.lrange(key, 0, -1)
+        elif kind == b"set":
+            out += list(redis.smembers(key))
+        elif kind == b"zset":
+            out += [m for m, _ in redis.zrange(key, 0, -1, withscores=True)]
+        elif kind == b"stream":
+            out += [repr(e).encode() for e in redis.xrange(key)]
+    return b"\n".join(out)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from redis.exceptions import RedisError
+
 from producers.errors import BatchrelayError
+from producers.settings import Settings
 from worker.cli.batches import add_batch_parsers
 from worker.cli.demo import add_demo_parser
 from worker.cli.items import add_item_parsers
 from worker.cli.roles import add_role_parsers, run_emulator
 from worker.cli.stack import add_arguments as add_up_arguments
 from worker.cli.stack import run_up
+from worker.services import safe_url
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except BatchrelayError as error:
         print(f"batchrelay: {error}", file=sys.stderr)
+        return 2
+    except RedisError as error:
+        url = safe_url(Settings().redis_url)
+        print(
+            f"batchrelay: cannot use Redis at {url} (BATCHRELAY_REDIS_URL): {error}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -21,6 +21,7 @@ from worker.services import (
     http_answers,
     python_module,
     redis_answers,
+    safe_url,
     start_redis,
     wait_until,
 )
@@ -56,7 +57,7 @@ class Stack:
         if url and not self.options.private_redis:
             if not redis_answers(url):
                 raise ConfigurationError(
-                    f"BATCHRELAY_REDIS_URL is set but nothing answers at {url}"
+                    f"BATCHRELAY_REDIS_URL is set but nothing answers at {safe_url(url)}"
                 )
             return
         if not self.options.private_redis and redis_answers(DEFAULT_REDIS_URL):

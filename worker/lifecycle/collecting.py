@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from producers.errors import OpenAIError
 from producers.settings import Settings
 from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.openai_api import BatchAPI
 from worker.outcomes import BadLine, parse_line
-from worker.store import Batch, Outcome, Store
+from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
 SETTLE_CHUNK = 1000
@@ -35,15 +36,15 @@ class CollectReport:
     dead: int = 0
     skipped: int = 0
     bad_lines: int = 0
+    missing_files: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    finished: list[str] = field(default_factory=list)
 
-    def add(self, counts: tuple[int, int, int, int]) -> None:
-        self.succeeded += counts[0]
-        self.retried += counts[1]
-        self.dead += counts[2]
-        self.skipped += counts[3]
+    def add(self, settled: Settled) -> None:
+        self.succeeded += settled.succeeded
+        self.retried += settled.retried
+        self.dead += settled.dead
+        self.skipped += settled.skipped
 
 
 class Collector:
@@ -67,11 +68,10 @@ class Collector:
     def flush(self) -> None:
         if not self._pending:
             return
-        counts = self.store.settle(self.batch, self._pending)
+        settled = self.store.settle(self.batch, self._pending)
         failpoint("collect.mid")
-        self.report.add(counts)
-        finished = [o.item_id for o in self._pending if o.kind in ("ok", "dead")]
-        self.report.finished += finished
+        self.report.add(settled)
+        finished = settled.finished
         self._pending = []
         self.store.renew_lease(self.batch.id)
         chunk = self.settings.delivery_chunk
@@ -178,7 +178,15 @@ def collect(
     for name in ("output_file_id", "error_file_id"):
         file_id = batch.get(name)
         if file_id:
-            collector.read_file(api.lines(file_id))
+            try:
+                collector.read_file(api.lines(file_id))
+            except OpenAIError as error:
+                if error.retryable:
+                    raise
+                # A file that is gone for good: its items get no line and are retried below.
+                collector.flush()
+                collector.report.missing_files += 1
+                log.warning("batch %s: %s %s unreadable: %s", batch_id, name, file_id, error)
     settle_unfinished(collector, batch, settings)
     report = collector.report
     if batch.get("error_code") == "token_limit_exceeded":

@@ -104,6 +104,7 @@ def fail(store: Store, settings: object, batch_id: str, code: str, message: str)
     settled = 0
     for chunk in store.unsettled(batch_id):
         outcomes = [Outcome(i, "retry", code=code, message=message[:500]) for i in chunk]
-        settled += sum(store.settle(batch, outcomes)[:3])
+        done = store.settle(batch, outcomes)
+        settled += done.succeeded + done.retried + done.dead
     store.transition(batch_id, "packing,packed,uploading", BatchState.ABANDONED, note=code)
     return settled

@@ -1,0 +1,163 @@
+"""Odd Batch API output: truncated and invalid lines, unknown and duplicate custom_ids, missing
+fields and files. Good lines are delivered, bad ones counted, their items retried; collection
+never crashes."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis import Redis
+
+from producers import Producer
+from producers.keys import partition_tag
+from producers.settings import Settings
+from producers.status import BatchState
+from worker.lifecycle.collecting import Collector, collect, settle_unfinished
+from worker.lifecycle.packing import pack
+from worker.openai_api import BatchAPI
+from worker.store import Batch, Store
+
+PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+KINDS = st.sampled_from(
+    ["ok", "http429", "http400", "error_expired", "truncated", "garbage", "no_fields", "none"]
+)
+
+
+class RecordingDispatcher:
+    """The Dispatcher protocol without Celery: remembers what would have been sent."""
+
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+
+    def pack(self, ptag: str) -> None: ...
+
+    def submit(self, batch_id: str) -> None: ...
+
+    def collect(self, batch_id: str) -> None: ...
+
+    def deliver(self, ptag: str, item_ids: list[str]) -> None:
+        self.delivered += item_ids
+
+
+def submitted_batch(
+    producer: Producer, store: Store, count: int, state: str = "completed"
+) -> Batch:
+    producer.submit_many(
+        [{"id": f"o{n}", "body": {"model": "gpt-4o-mini", "messages": []}} for n in range(count)]
+    )
+    packed = pack(store, store.settings, PTAG, Path(tempfile.mkdtemp()))
+    assert packed is not None
+    bid = packed.batch_id
+    assert store.transition(bid, "packed", "uploading")
+    assert store.transition(bid, "uploading", "submitted", live="add", openai_id="batch_fuzz")
+    store.move_members(bid, "packed", "submitted")
+    assert store.transition(bid, "submitted", state, lease=True, live="rem")
+    return store.batch(bid)
+
+
+def line(kind: str, custom_id: str) -> bytes | None:
+    ok = {
+        "id": "r",
+        "custom_id": custom_id,
+        "error": None,
+        "response": {
+            "status_code": 200,
+            "request_id": "q",
+            "body": {"usage": {"prompt_tokens": 3}},
+        },
+    }
+    shapes: dict[str, Any] = {
+        "ok": ok,
+        "http429": {
+            **ok,
+            "response": {"status_code": 429, "body": {"error": {"code": "rate_limit_exceeded"}}},
+        },
+        "http400": {
+            **ok,
+            "response": {
+                "status_code": 400,
+                "body": {"error": {"message": "bad", "type": "invalid"}},
+            },
+        },
+        "error_expired": {
+            "custom_id": custom_id,
+            "response": None,
+            "error": {"code": "batch_expired", "message": "late"},
+        },
+        "no_fields": {"custom_id": custom_id},
+    }
+    if kind == "truncated":
+        return orjson.dumps(ok)[:-7]
+    if kind == "garbage":
+        return b"\x00\xff not json"
+    if kind == "none":
+        return None
+    return orjson.dumps(shapes[kind])
+
+
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(
+    kinds=st.lists(KINDS, min_size=1, max_size=12),
+    extra=st.lists(st.binary(max_size=30), max_size=3),
+    duplicate=st.booleans(),
+    unknown=st.booleans(),
+)
+def test_collect_survives_any_output(
+    kinds: list[str],
+    extra: list[bytes],
+    duplicate: bool,
+    unknown: bool,
+    producer: Producer,
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    redis.flushdb()
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, len(kinds))
+    members = store.members(batch.id)
+    lines = [line(kind, item_id) for kind, item_id in zip(kinds, members, strict=True)]
+    if duplicate:
+        lines.append(line("http400", members[0]))
+    if unknown:
+        lines.append(line("ok", "not-a-member"))
+    lines += [e.replace(b"\n", b"") for e in extra]
+    dispatcher = RecordingDispatcher()
+    collector = Collector(store, batch, dispatcher, settings)
+    collector.read_file(raw for raw in lines if raw is not None and raw.strip())
+    settle_unfinished(collector, store.batch(batch.id), settings)
+    states = producer.states(members)
+    unsettling = ("truncated", "garbage", "no_fields", "none")
+    if duplicate and kinds[0] in unsettling:
+        kinds[0] = "http400"  # the duplicate line is then the first one that counts
+    for kind, item_id in zip(kinds, members, strict=True):
+        expected = {"ok": "succeeded", "http400": "dead"}.get(kind, "queued")
+        assert states[item_id] == expected, (kind, item_id, producer.status(item_id))
+    assert sorted(dispatcher.delivered) == sorted(
+        i for k, i in zip(kinds, members, strict=True) if k in ("ok", "http400")
+    )
+    report = collector.report
+    bad = sum(1 for k in kinds if k in ("truncated", "garbage", "no_fields"))
+    assert report.bad_lines >= bad
+
+
+def test_missing_output_file_requeues_the_items(
+    producer: Producer, redis: Redis, settings: Settings, emulator: Any
+) -> None:
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, 5)
+    store.set_batch(batch.id, output_file_id="file-does-not-exist")
+    api = BatchAPI(settings, emulator.client(max_retries=0))
+    report = collect(store, api, RecordingDispatcher(), settings, batch.id)
+    assert report is not None and report.missing_files == 1 and report.retried == 5
+    assert store.batch(batch.id).state == BatchState.COLLECTED
+    assert set(producer.states(store.members(batch.id)).values()) == {"queued"}
