@@ -73,10 +73,3 @@ def cluster(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(worker_env, tmp_path)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def fast_settings(redis_url: str, worker_env: dict[str, str]) -> Settings:
-    """Settings equal to what the worker processes read, for asserting in-process."""
-    values = {k.removeprefix("BATCHRELAY_").lower(): v for k, v in FAST_SETTINGS.items()}
-    return Settings(redis_url=redis_url, **values)

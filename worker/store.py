@@ -344,7 +344,8 @@ class Store:
             args += (o.item_id, o.kind, result, o.code, o.message[:1000])
         keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
         reply = self.scripts.run("settle", keys, args)
-        return Settled(*(int(n) for n in reply[:4]), [text(i) for i in reply[4:]])
+        ok, retried, dead, skipped = (int(n) for n in reply[:4])
+        return Settled(ok, retried, dead, skipped, [text(i) for i in reply[4:]])
 
     # -- deliveries -------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ def keyspace_dump(redis: Redis) -> bytes:
         elif kind == b"set":
             out += list(redis.smembers(key))
         elif kind == b"zset":
-            out += [m for m, _ in redis.zrange(key, 0, -1, withscores=True)]
+            out += list(redis.zrange(key, 0, -1))
         elif kind == b"stream":
-            out += [repr(e).encode() for e in redis.xrange(key)]
+            out.append(repr(redis.xrange(key)).encode())
     return b"\n".join(out)
