@@ -172,7 +172,9 @@ def test_cli_submit_file_and_read_results(
     )
     assert results.returncode == 0, results.stderr
     parsed = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    assert sorted(p["custom_id"] for p in parsed) == sorted(str(line["custom_id"]) for line in lines)
+    assert sorted(p["custom_id"] for p in parsed) == sorted(
+        str(line["custom_id"]) for line in lines
+    )
     for p in parsed:
         assert p["error"] is None
         assert p["response"]["body"]["choices"][0]["message"]["content"]
