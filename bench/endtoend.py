@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import items
-from bench.common import NAMESPACE, producer
+from bench.common import NAMESPACE, producer, store
 from bench.packing import PTAG
 from bench.processes import running_workers
 from bench.redis_target import RedisTarget
@@ -75,7 +75,7 @@ def worker_env(target: RedisTarget, emulator: Any, spool: Path, per_batch: int) 
         "BATCHRELAY_NAMESPACE": NAMESPACE,
         "BATCHRELAY_SPOOL_DIR": str(spool),
         "BATCHRELAY_MAX_REQUESTS_PER_BATCH": str(per_batch),
-        "BATCHRELAY_FLUSH_AFTER": "1",
+        "BATCHRELAY_FLUSH_AFTER": "60",  # only full batches, as the baseline has
         "BATCHRELAY_AGGREGATE_INTERVAL": "0.5",
         "BATCHRELAY_POLL_INTERVAL": str(POLL_INTERVAL_S),
         "BATCHRELAY_HOUSEKEEPING_INTERVAL": "5",
@@ -89,14 +89,31 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def batch_phases(target: RedisTarget, since: float) -> list[dict[str, float]]:
+    """When each batch reached each of its states, in seconds after ``since`` (wall clock)."""
+    bench_store = store(target)
+    try:
+        phases = []
+        for batch_id in reversed(bench_store.batch_ids(PTAG)):
+            batch = bench_store.batch(batch_id)
+            fields = batch.fields.items()
+            stamps = {k[2:]: float(v) - since for k, v in fields if k.startswith("t_")}
+            ordered = dict(sorted(stamps.items(), key=lambda kv: kv[1]))
+            phases.append({"n": batch.number("n"), **{k: round(v, 2) for k, v in ordered.items()}})
+        return phases
+    finally:
+        bench_store.redis.close()
+
+
 def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str, float]:
     """Submit ``count`` items and wait until every one is delivered; returns a timeline."""
     counts_key = Keys(NAMESPACE).partition(PTAG).counts
     work = items.chat_items(count)
     with closing(producer(target)) as prod:
         start = time.perf_counter()
+        timeline = {"start_wall": time.time()}
         report = prod.submit_many(work)
-        timeline = {"submitted_s": time.perf_counter() - start}
+        timeline["submitted_s"] = time.perf_counter() - start
         assert len(report.accepted) == count
         deadline = start + timeout
         while True:
@@ -126,12 +143,14 @@ def run_end_to_end(target: RedisTarget, count: int, timeout: float = 1200.0) -> 
         with running_workers(worker_env(target, emulator, directory / "spool", per_batch),
                              directory, REPO_ROOT, WORKER_PROCESSES):
             timeline = through_workers(target, count, timeout)
+        phases = batch_phases(target, timeline.pop("start_wall"))
         target.flush()
     subject = Timings(count, [timeline["delivered_s"]])
     ratio = subject.rate / baseline.rate
     absolute = {
         "subject": subject.summary(), "baseline": baseline.summary(),
         "timeline_s": {k: round(v, 3) for k, v in timeline.items()},
+        "batch_phases_s": phases,
         "batches": BATCHES, "worker_processes": WORKER_PROCESSES,
         "poll_interval_s": POLL_INTERVAL_S,
         "emulator": EMULATOR_TIMING,

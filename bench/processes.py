@@ -46,6 +46,16 @@ class Workers:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def wait_for_log(self, names: list[str], text: str) -> None:
+        """Wait until one of ``names`` logged ``text``."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not any(text in self.log(name) for name in names):
+            if any(self.processes[name].poll() is not None for name in self.processes):
+                raise RuntimeError(f"a process exited: {[self.log(n)[-1000:] for n in names]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {text!r} in the logs of {names} after {READY_TIMEOUT_S}s")
+            time.sleep(0.1)
+
     def wait_ready(self, names: list[str]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         for name in names:
@@ -78,7 +88,8 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
 
 @contextmanager
 def running_workers(env: dict[str, str], log_dir: Path, cwd: Path, count: int) -> Iterator[Workers]:
-    """``count`` worker processes (one Celery node of concurrency 1 each) and a beat."""
+    """``count`` worker processes (one Celery node of concurrency 1 each) and a beat, yielded
+    once the workers are ready and the first beat tick has reached one of them."""
     workers = Workers(env, log_dir, cwd)
     try:
         names = [f"bench{n + 1}" for n in range(count)]
@@ -86,6 +97,7 @@ def running_workers(env: dict[str, str], log_dir: Path, cwd: Path, count: int) -
             workers.worker(name)
         workers.wait_ready(names)
         workers.beat()
+        workers.wait_for_log(names, "Task batchrelay.tick[")
         yield workers
     finally:
         workers.stop()

@@ -21,7 +21,7 @@ from bench.packing import PTAG, queue_items
 from bench.redis_target import RedisTarget
 from worker.lifecycle.packing import pack
 
-INTERVAL_S = 0.0005
+INTERVAL_S = 0.001
 
 
 def profiled(name: str, target: RedisTarget, action: Callable[[], object], out_dir: Path) -> str:

@@ -247,16 +247,21 @@ class Store:
     def member_count(self, batch_id: str) -> int:
         return int(self.redis.llen(self.pk(batch_partition(batch_id)).members(batch_id)))
 
-    def batch_lines(self, batch_id: str) -> Iterator[bytes]:
-        """The request lines of a batch's members, in file order, read in chunks."""
+    def _member_fields(self, batch_id: str, *fields: str) -> Iterator[list[tuple[str, list[Any]]]]:
+        """Chunks of (member id, its item fields), in file order, one round trip a chunk."""
         pk = self.pk(batch_partition(batch_id))
         total = self.member_count(batch_id)
         for start in range(0, total, LINES_PER_READ):
             ids = self.members(batch_id, start, start + LINES_PER_READ - 1)
             pipe = self.redis.pipeline(transaction=False)
             for item_id in ids:
-                pipe.hget(pk.item(item_id), "line")
-            yield from (line for line in pipe.execute() if line is not None)
+                pipe.hmget(pk.item(item_id), *fields)
+            yield list(zip(ids, pipe.execute(), strict=True))
+
+    def batch_lines(self, batch_id: str) -> Iterator[bytes]:
+        """The request lines of a batch's members, in file order, read in chunks."""
+        for chunk in self._member_fields(batch_id, "line"):
+            yield from (values[0] for _, values in chunk if values[0] is not None)
 
     def move_members(self, batch_id: str, old: str, new: str) -> int:
         pk = self.pk(batch_partition(batch_id))
@@ -279,20 +284,11 @@ class Store:
 
     def unsettled(self, batch_id: str) -> Iterator[list[str]]:
         """Chunks of the batch's members still in flight in it (packed or submitted)."""
-        pk = self.pk(batch_partition(batch_id))
-        total = self.member_count(batch_id)
-        for start in range(0, total, LINES_PER_READ):
-            ids = self.members(batch_id, start, start + LINES_PER_READ - 1)
-            pipe = self.redis.pipeline(transaction=False)
-            for item_id in ids:
-                pipe.hmget(pk.item(item_id), "st", "b")
-            chunk = [
-                item_id
-                for item_id, (st, b) in zip(ids, pipe.execute(), strict=True)
-                if st in (b"packed", b"submitted") and b == batch_id.encode()
-            ]
-            if chunk:
-                yield chunk
+        mine = batch_id.encode()
+        for chunk in self._member_fields(batch_id, "st", "b"):
+            ids = [i for i, (st, b) in chunk if st in (b"packed", b"submitted") and b == mine]
+            if ids:
+                yield ids
 
     # -- outcomes ---------------------------------------------------------------------------
 

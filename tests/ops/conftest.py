@@ -16,8 +16,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.cluster import worker_args
 from tests.support.waiting import wait_for
-from worker.config import WORKER_QUEUES
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CLI = [sys.executable, "-m", "worker.cli"]
@@ -48,24 +48,7 @@ class Services:
 
     def worker(self, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """A Celery worker without its banner (-q), so its output is log records only."""
-        process = self.start(
-            name,
-            [
-                *CELERY,
-                "worker",
-                "-Q",
-                WORKER_QUEUES,
-                "-c",
-                "2",
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env,
-        )
+        process = self.start(name, [*CELERY, *worker_args(name)], env)
         wait_for(
             lambda: "ready" in self.log(name) or process.poll() is not None, 60, f"{name} ready"
         )

@@ -29,6 +29,14 @@ FAST_SETTINGS = {
 }
 
 
+def worker_args(name: str, concurrency: int = 2, queues: str = WORKER_QUEUES) -> list[str]:
+    """`celery worker` arguments of a test worker named ``name``."""
+    return [
+        "worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h",
+        "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+
+
 class Cluster:
     """Workers and beats of one test, sharing one environment; all stopped at teardown."""
 
@@ -78,24 +86,7 @@ class Cluster:
         queues: str = WORKER_QUEUES,
         app: str = "worker.app",
     ) -> subprocess.Popen[bytes]:
-        process = self._start(
-            name,
-            [
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                str(concurrency),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            extra_env,
-            app,
-        )
+        process = self._start(name, worker_args(name, concurrency, queues), extra_env, app)
         wait_for(
             lambda: b"ready" in self.log(name).encode() or process.poll() is not None,
             60,
