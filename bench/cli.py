@@ -55,18 +55,30 @@ def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result]]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small N (seconds, not minutes)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(benchmarks(QUICK)),
-                        help="run only these benchmarks")
-    parser.add_argument("--redis-url",
-                        help="use db 12 of this Redis (default: a private redis-server)")
-    parser.add_argument("--repeats", type=int,
-                        help="runs of each micro benchmark (the best one counts)")
-    parser.add_argument("--output", type=Path,
-                        help="summary path (default bench/results/latest.json)")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile submit_many, pack and collect with pyinstrument instead")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when a figure misses its target")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=list(benchmarks(QUICK)),
+        help="run only these benchmarks",
+    )
+    parser.add_argument(
+        "--redis-url", help="use db 12 of this Redis (default: a private redis-server)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="runs of each micro benchmark (the best one counts)"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="summary path (default bench/results/latest.json)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile submit_many, pack and collect with pyinstrument instead",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a figure misses its target"
+    )
     return parser.parse_args(argv)
 
 
@@ -103,8 +115,11 @@ def run(args: argparse.Namespace) -> int:
             print(line(result), flush=True)
     duration = time.perf_counter() - started
     summary = {
-        "mode": "quick" if args.quick else "full", "sizes": asdict(sizes), "machine": info,
-        "duration_s": round(duration, 1), "results": results,
+        "mode": "quick" if args.quick else "full",
+        "sizes": asdict(sizes),
+        "machine": info,
+        "duration_s": round(duration, 1),
+        "results": results,
     }
     output = args.output or RESULTS / "latest.json"
     write_summary(output, summary)

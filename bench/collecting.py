@@ -34,7 +34,11 @@ def submitted_batch(target: RedisTarget, directory: Path, count: int) -> tuple[s
         moved = bench_store.move_members(packed.batch_id, BatchState.PACKED, BatchState.SUBMITTED)
         assert moved == count, f"moved {moved} of {count}"
         assert bench_store.transition(
-            packed.batch_id, BatchState.PACKED, BatchState.SUBMITTED, lease=False, live="add",
+            packed.batch_id,
+            BatchState.PACKED,
+            BatchState.SUBMITTED,
+            lease=False,
+            live="add",
             openai_id=OPENAI_BATCH_ID,
         )
         return packed.batch_id, bench_store.members(packed.batch_id)
@@ -86,7 +90,12 @@ def run_collect(target: RedisTarget, count: int, repeats: int) -> Result:
             assert collector.report.succeeded == count, collector.report
             assert dispatcher.delivered_ids == count, dispatcher
     return throughput_result(
-        "collect", subject, baseline, 0.25, "Collector items/s / orjson.loads items/s",
-        output_line_bytes=round(file_bytes / count, 1), server_script_s_last_run=round(script_s, 3),
+        "collect",
+        subject,
+        baseline,
+        0.25,
+        "Collector items/s / orjson.loads items/s",
+        output_line_bytes=round(file_bytes / count, 1),
+        server_script_s_last_run=round(script_s, 3),
         deliver_calls_per_run=dispatcher.deliver_calls,
     )

@@ -69,19 +69,21 @@ def emulator_alone(emulator: Any, paths: list[Path], count: int) -> float:
 def worker_env(target: RedisTarget, emulator: Any, spool: Path, per_batch: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    env.update({
-        "PYTHONPATH": python_path,
-        "BATCHRELAY_REDIS_URL": target.url,
-        "BATCHRELAY_NAMESPACE": NAMESPACE,
-        "BATCHRELAY_SPOOL_DIR": str(spool),
-        "BATCHRELAY_MAX_REQUESTS_PER_BATCH": str(per_batch),
-        "BATCHRELAY_FLUSH_AFTER": "60",  # only full batches, as the baseline has
-        "BATCHRELAY_AGGREGATE_INTERVAL": "0.5",
-        "BATCHRELAY_POLL_INTERVAL": str(POLL_INTERVAL_S),
-        "BATCHRELAY_HOUSEKEEPING_INTERVAL": "5",
-        "OPENAI_BASE_URL": emulator.base_url,
-        "OPENAI_API_KEY": emulator.api_key,
-    })
+    env.update(
+        {
+            "PYTHONPATH": python_path,
+            "BATCHRELAY_REDIS_URL": target.url,
+            "BATCHRELAY_NAMESPACE": NAMESPACE,
+            "BATCHRELAY_SPOOL_DIR": str(spool),
+            "BATCHRELAY_MAX_REQUESTS_PER_BATCH": str(per_batch),
+            "BATCHRELAY_FLUSH_AFTER": "60",  # only full batches, as the baseline has
+            "BATCHRELAY_AGGREGATE_INTERVAL": "0.5",
+            "BATCHRELAY_POLL_INTERVAL": str(POLL_INTERVAL_S),
+            "BATCHRELAY_HOUSEKEEPING_INTERVAL": "5",
+            "OPENAI_BASE_URL": emulator.base_url,
+            "OPENAI_API_KEY": emulator.api_key,
+        }
+    )
     return env
 
 
@@ -133,30 +135,43 @@ def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str
 
 def run_end_to_end(target: RedisTarget, count: int, timeout: float = 1200.0) -> Result:
     per_batch = -(-count // BATCHES)
-    with tempfile.TemporaryDirectory(prefix="batchrelay-bench-e2e-") as scratch, \
-            running_emulator(log_level="warning", **EMULATOR_TIMING) as emulator:
+    with (
+        tempfile.TemporaryDirectory(prefix="batchrelay-bench-e2e-") as scratch,
+        running_emulator(log_level="warning", **EMULATOR_TIMING) as emulator,
+    ):
         directory = Path(scratch)
         paths = write_inputs(directory, count, per_batch)
         baseline = Timings(count, [emulator_alone(emulator, paths, count)])
         emulator.reset(data=True)
         target.flush()
-        with running_workers(worker_env(target, emulator, directory / "spool", per_batch),
-                             directory, REPO_ROOT, WORKER_PROCESSES):
+        with running_workers(
+            worker_env(target, emulator, directory / "spool", per_batch),
+            directory,
+            REPO_ROOT,
+            WORKER_PROCESSES,
+        ):
             timeline = through_workers(target, count, timeout)
         phases = batch_phases(target, timeline.pop("start_wall"))
         target.flush()
     subject = Timings(count, [timeline["delivered_s"]])
     ratio = subject.rate / baseline.rate
     absolute = {
-        "subject": subject.summary(), "baseline": baseline.summary(),
+        "subject": subject.summary(),
+        "baseline": baseline.summary(),
         "timeline_s": {k: round(v, 3) for k, v in timeline.items()},
         "batch_phases_s": phases,
-        "batches": BATCHES, "worker_processes": WORKER_PROCESSES,
+        "batches": BATCHES,
+        "worker_processes": WORKER_PROCESSES,
         "poll_interval_s": POLL_INTERVAL_S,
         "emulator": EMULATOR_TIMING,
     }
     ok = timeline["dead"] == 0
     return Result(
-        "end_to_end", ratio, "items/s delivered through the workers / emulator-alone items/s",
-        None, "every item delivered, none dead (ratio reported)", ok, absolute,
+        "end_to_end",
+        ratio,
+        "items/s delivered through the workers / emulator-alone items/s",
+        None,
+        "every item delivered, none dead (ratio reported)",
+        ok,
+        absolute,
     )

@@ -76,21 +76,32 @@ def output_line(custom_id: str, content_chars: int = 180) -> bytes:
         "object": "chat.completion",
         "created": 1_790_000_000,
         "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": answer[:content_chars], "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }],
-        "usage": {"prompt_tokens": 92, "completion_tokens": max(1, content_chars // 4),
-                  "total_tokens": 92 + max(1, content_chars // 4)},
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": answer[:content_chars],
+                    "refusal": None,
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 92,
+            "completion_tokens": max(1, content_chars // 4),
+            "total_tokens": 92 + max(1, content_chars // 4),
+        },
         "system_fingerprint": "fp_0ba0d124f1",
     }
     line = {
         "id": f"batch_req_{custom_id[-8:]}0f1e2d3c4b5a69788796a5b4",
         "custom_id": custom_id,
         "response": {
-            "status_code": 200, "request_id": f"req_{custom_id[-8:]}c0ffee00c0ffee00", "body": body,
+            "status_code": 200,
+            "request_id": f"req_{custom_id[-8:]}c0ffee00c0ffee00",
+            "body": body,
         },
         "error": None,
     }

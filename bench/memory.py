@@ -38,8 +38,13 @@ def mark_completed(target: RedisTarget, batch_id: str, file_id: str) -> None:
     bench_store = store(target)
     try:
         moved = bench_store.transition(
-            batch_id, BatchState.SUBMITTED, BatchState.COMPLETED, live="rem",
-            oa_status="completed", output_file_id=file_id, error_file_id="",
+            batch_id,
+            BatchState.SUBMITTED,
+            BatchState.COMPLETED,
+            live="rem",
+            oa_status="completed",
+            output_file_id=file_id,
+            error_file_id="",
         )
         assert moved, f"batch {batch_id} not in state submitted"
     finally:
@@ -50,7 +55,10 @@ def run_child(config: dict[str, Any]) -> dict[str, Any]:
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     done = subprocess.run(
         [sys.executable, "-m", "bench.memory_child", json.dumps(config)],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=1800,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=1800,
         env={**os.environ, "PYTHONPATH": python_path},
     )
     if done.returncode != 0:
@@ -73,10 +81,15 @@ def run_memory(target: RedisTarget, count: int) -> Result:
             file_id = upload_output(emulator, output)
             output.unlink()
             mark_completed(target, batch_id, file_id)
-            child = run_child({
-                "redis_url": target.url, "base_url": emulator.base_url, "api_key": emulator.api_key,
-                "batch_id": batch_id, "file_id": file_id,
-            })
+            child = run_child(
+                {
+                    "redis_url": target.url,
+                    "base_url": emulator.base_url,
+                    "api_key": emulator.api_key,
+                    "batch_id": batch_id,
+                    "file_id": file_id,
+                }
+            )
     assert child["succeeded"] == count and child["delivered_ids"] == count, child
     before = float(child["rss_before_mb"])
     peak = max(float(child["rss_peak_sampled_mb"]), float(child["rss_peak_hwm_mb"] or 0.0))
@@ -95,6 +108,11 @@ def run_memory(target: RedisTarget, count: int) -> Result:
         "file_mb_per_s": round(file_bytes / 1e6 / float(child["seconds"]), 1),
     }
     return Result(
-        "collect_memory", peak / before, "peak RSS while collecting / RSS before", None,
-        f"growth <= {GROWTH_LIMIT_MB:.0f} MB", growth <= GROWTH_LIMIT_MB, absolute,
+        "collect_memory",
+        peak / before,
+        "peak RSS while collecting / RSS before",
+        None,
+        f"growth <= {GROWTH_LIMIT_MB:.0f} MB",
+        growth <= GROWTH_LIMIT_MB,
+        absolute,
     )

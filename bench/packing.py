@@ -72,7 +72,11 @@ def run_pack(target: RedisTarget, count: int, repeats: int) -> Result:
             batch.path.unlink()
     limit = ABSOLUTE_LIMIT_S * count / ABSOLUTE_LIMIT_ITEMS
     result = throughput_result(
-        "pack", subject, baseline, 0.5, "pack items/s / raw LPOP drain items/s",
+        "pack",
+        subject,
+        baseline,
+        0.5,
+        "pack items/s / raw LPOP drain items/s",
         absolute_limit_s=round(limit, 3),
     )
     result.ok = bool(result.ok) and subject.best < limit

@@ -29,15 +29,33 @@ class Workers:
     def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with (self.log_dir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.app", *args], env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd, start_new_session=True,
+                [sys.executable, "-m", "celery", "-A", "worker.app", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         self.processes[name] = process
         return process
 
     def worker(self, name: str, concurrency: int = 1) -> None:
-        self.start(name, ["worker", "-Q", WORKER_QUEUES, "-c", str(concurrency), "-n", f"{name}@%h",
-                          "--loglevel", "INFO", "--without-mingle", "--without-gossip"])
+        self.start(
+            name,
+            [
+                "worker",
+                "-Q",
+                WORKER_QUEUES,
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+        )
 
     def beat(self) -> None:
         self.start("beat", ["beat", "--loglevel", "INFO"])

@@ -51,9 +51,9 @@ def profile_all(target: RedisTarget, count: int, out_dir: Path) -> list[str]:
         queue_items(target, count)
         pack_store = store(target)
         settings = bench_settings(target)
-        texts.append(profiled(
-            "pack", target, lambda: pack(pack_store, settings, PTAG, directory), out_dir
-        ))
+        texts.append(
+            profiled("pack", target, lambda: pack(pack_store, settings, PTAG, directory), out_dir)
+        )
         pack_store.redis.close()
         batch_id, members = submitted_batch(target, directory, count)
         output = directory / "output.jsonl"
@@ -61,8 +61,8 @@ def profile_all(target: RedisTarget, count: int, out_dir: Path) -> list[str]:
         reader = store(target)
         batch = reader.batch(batch_id)
         reader.redis.close()
-        texts.append(profiled(
-            "collect", target, lambda: collect_file(target, batch, output), out_dir
-        ))
+        texts.append(
+            profiled("collect", target, lambda: collect_file(target, batch, output), out_dir)
+        )
     target.flush()
     return texts

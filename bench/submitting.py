@@ -17,6 +17,7 @@ def raw_pipelined(target: RedisTarget, lines: list[bytes]) -> float:
     """LPUSH every line, 1,000 commands per pipelined round trip."""
     target.flush()
     with target.client() as client:
+
         def push() -> None:
             for start in range(0, len(lines), RAW_PER_ROUND_TRIP):
                 pipe = client.pipeline(transaction=False)
@@ -33,6 +34,7 @@ def raw_one_by_one(target: RedisTarget, lines: list[bytes]) -> float:
     """One LPUSH round trip per line."""
     target.flush()
     with target.client() as client:
+
         def push() -> None:
             for line in lines:
                 client.lpush(BASELINE_KEY, line)
@@ -63,7 +65,10 @@ def run_submit_many(target: RedisTarget, count: int, repeats: int) -> Result:
             assert report is not None and len(report.accepted) == count, "not every item accepted"
         script_s = target.script_usec() / 1e6
     return throughput_result(
-        "submit_many", subject, baseline, 0.5,
+        "submit_many",
+        subject,
+        baseline,
+        0.5,
         "Producer.submit_many items/s / raw pipelined LPUSH items/s",
         line_bytes=round(sum(map(len, lines)) / count, 1),
         server_script_s_last_run=round(script_s, 3),
@@ -79,12 +84,16 @@ def run_submit_one(target: RedisTarget, count: int, repeats: int) -> Result:
         baseline.seconds.append(raw_one_by_one(target, lines))
         target.flush()
         with closing(producer(target)) as prod:
+
             def submit() -> None:
                 for item in work:
                     prod.submit(item)
 
             subject.seconds.append(timed(submit))
     return throughput_result(
-        "submit_one", subject, baseline, 0.5,
+        "submit_one",
+        subject,
+        baseline,
+        0.5,
         "Producer.submit items/s / one raw LPUSH per item items/s",
     )

@@ -109,5 +109,7 @@ def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> Packed
     if not store.transition(batch_id, BatchState.PACKING, BatchState.PACKED, lease=True):
         path.unlink(missing_ok=True)
         return None
+    # Counted from packing on, so the next pack already sees this batch against the budget.
+    store.add_meta(ptag, "tokens_in_flight", store.batch(batch_id).number("tokens"))
     log.info("packed batch %s: %d requests, %d bytes", batch_id, count, size)
     return PackedBatch(batch_id, path, count, size)

@@ -17,7 +17,7 @@ from producers.errors import OpenAIError
 from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.openai_api import BatchAPI, CreateOutcomeUnknown, batch_summary
-from worker.store import Batch, Store
+from worker.store import Batch, Outcome, Store
 
 log = logging.getLogger("batchrelay.submitting")
 RECONCILE_MARGIN = 3600.0
@@ -91,20 +91,18 @@ def submit(
     )
     if moved:
         store.move_members(batch_id, "packed", "submitted")
-        store.add_meta(batch.partition, "tokens_in_flight", batch.number("tokens"))
         log.info("batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("n")))
     return True
 
 
-def fail(store: Store, settings: object, batch_id: str, code: str, message: str) -> int:
+def fail(store: Store, batch_id: str, code: str, message: str) -> int:
     """The batch cannot be created: its items count an attempt and go back (or die)."""
-    from worker.store import Outcome
-
     batch = store.batch(batch_id)
     settled = 0
     for chunk in store.unsettled(batch_id):
         outcomes = [Outcome(i, "retry", code=code, message=message[:500]) for i in chunk]
         done = store.settle(batch, outcomes)
         settled += done.succeeded + done.retried + done.dead
-    store.transition(batch_id, "packing,packed,uploading", BatchState.ABANDONED, note=code)
+    if store.transition(batch_id, "packed,uploading", BatchState.ABANDONED, note=code):
+        store.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
     return settled

@@ -31,7 +31,7 @@ def submit_now(batch_id: str, path: Path | None = None) -> bool:
             dispatcher.submit(batch_id, countdown=retry_delay(tries, error.retry_after))
         else:
             log.error("batch %s: cannot be created: %s", batch_id, error)
-            fail(rt.store, rt.settings, batch_id, "create_failed", str(error))
+            fail(rt.store, batch_id, "create_failed", str(error))
         raise
     finally:
         lock.release()
