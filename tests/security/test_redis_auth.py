@@ -54,6 +54,25 @@ def test_password_protected_redis(tmp_path: Path, worker_env: dict[str, str]) ->
         assert wrong.returncode == 2 and "cannot use Redis" in wrong.stderr
         assert "wrong" not in wrong.stderr and PASSWORD not in wrong.stderr
         assert Settings(redis_url=url).redis_url == url
+        # An ACL user instead of the default user: producers and the CLI work through it too.
+        Redis.from_url(url).acl_setuser(
+            "relay",
+            enabled=True,
+            passwords=["+acl-pass-1"],
+            keys=["*"],
+            channels=["*"],
+            commands=["+@all"],
+        )
+        acl_url = url.replace(f":{PASSWORD}@", ":acl-pass-1@").replace("redis://", "redis://relay")
+        Producer.from_url(acl_url).submit({"id": "acl-1", "body": {"model": "m", "input": "x"}})
+        listed = subprocess.run(
+            [sys.executable, "-m", "worker.cli", "status", "--json"],
+            env={**env, "BATCHRELAY_REDIS_URL": acl_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0 and '"model": "m"' in listed.stdout, listed.stderr
     finally:
         cluster.stop()
         server.terminate()
