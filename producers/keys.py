@@ -94,6 +94,10 @@ class PartitionKeys:
         """LIST pushed once the item has a result, to wake Producer.wait()."""
         return f"{self.prefix}:notify:{item_id}"
 
+    def waiting(self, item_id: str) -> str:
+        """STRING set while a Producer.wait() blocks on the item, so settling knows to notify."""
+        return f"{self.prefix}:waiting:{item_id}"
+
     def batch(self, batch_id: str) -> str:
         """HASH of one of our batches."""
         return f"{self.prefix}:batch:{batch_id}"

@@ -131,8 +131,8 @@ class PreparedItem:
 
     item: WorkItem
     line: bytes
-    tokens: int
-    inputs: int
+    extra: bytes
+    """'' or JSON with the fields the item hash needs besides its line (see submit.lua)."""
 
 
 def _field_of(error: Any) -> str:
@@ -168,9 +168,16 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def estimate_tokens(line: bytes) -> int:
-    """A cheap upper-bound-ish token estimate for enqueued-token budgets (4 bytes a token)."""
-    return len(line) // 4 + 1
+def _extra(item: WorkItem) -> bytes:
+    fields: dict[str, Any] = {}
+    if item.callback is not None:
+        fields["cb"] = item.callback.model_dump_json(exclude_defaults=True)
+    if item.metadata:
+        fields["md"] = orjson.dumps(item.metadata).decode()
+    inputs = item.embedding_inputs()
+    if inputs:
+        fields["nin"] = inputs
+    return orjson.dumps(fields) if fields else b""
 
 
 def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: int) -> PreparedItem:
@@ -193,7 +200,8 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
         raise InvalidItem(
             [Rejection(index, given, "body", f"not JSON-serializable: {error}")]
         ) from None
-    if _non_finite(item.body):
+    # orjson writes NaN and infinity as null: only a line with a null can hide one.
+    if b"null" in line and _non_finite(item.body):
         raise InvalidItem([Rejection(index, given, "body", "NaN or infinity is not valid JSON")])
     if len(line) > max_line_bytes:
         raise InvalidItem(
@@ -207,6 +215,4 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
                 )
             ]
         )
-    return PreparedItem(
-        item=item, line=line, tokens=estimate_tokens(line), inputs=item.embedding_inputs()
-    )
+    return PreparedItem(item=item, line=line, extra=_extra(item))

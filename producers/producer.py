@@ -13,14 +13,19 @@ from redis import Redis
 from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
-from producers.scripts import Scripts
+from producers.scripts import NoScriptError, Scripts
 from producers.settings import Settings
+from producers.status import ItemState
 
 SUBMIT_CHUNK = 1000
+STATE_ORDER = {state.value: n for n, state in enumerate(ItemState)}
+WAIT_SLICE = 60.0  # a waiter re-announces itself this often, so its flag never lapses
 
 
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
 CHUNKS_PER_ROUND_TRIP = 8
 
 
@@ -106,7 +111,6 @@ class Producer:
         parsed = item if isinstance(item, WorkItem) else WorkItem.model_validate(item)
         return partition_tag(parsed.endpoint.value, parsed.model)
 
-
     def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
         by_partition: dict[str, list[PreparedItem]] = {}
         for p in prepared:
@@ -121,13 +125,8 @@ class Producer:
             chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
             for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
                 round_trip = chunks[start : start + CHUNKS_PER_ROUND_TRIP]
-                pipe = self.redis.pipeline(transaction=False)
-                # Registered on every round trip, ahead of its items: a registry lost with a
-                # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
-                pipe.hsetnx(self.keys.partitions, ptag, info)
-                for chunk in round_trip:
-                    self._submit_chunk(pk, chunk, now, pipe)
-                for chunk, codes in zip(round_trip, pipe.execute()[1:], strict=True):
+                replies = self._round_trip(ptag, info, pk, round_trip, now)
+                for chunk, codes in zip(round_trip, replies, strict=True):
                     for p, code in zip(chunk, codes, strict=True):
                         target = {1: report.accepted, 0: report.duplicates}.get(
                             code, report.queue_full
@@ -135,16 +134,32 @@ class Producer:
                         target.append(p.item.id)
         return report
 
+    def _round_trip(
+        self, ptag: str, info: bytes, pk: PartitionKeys, chunks: list[list[PreparedItem]], now: str
+    ) -> list[Any]:
+        """One pipeline: register the partition, then one submit script per chunk."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            # Registered on every round trip, ahead of its items: a registry lost with a
+            # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
+            pipe.hsetnx(self.keys.partitions, ptag, info)
+            for chunk in chunks:
+                self._submit_chunk(pk, chunk, now, pipe)
+            try:
+                return list(pipe.execute()[1:])
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                self.scripts.load()  # Redis restarted; storing by id twice is harmless.
+        raise AssertionError("unreachable")
+
     def _submit_chunk(
         self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any
     ) -> None:
         args: list[Any] = [now, self.settings.max_queued, pk.item_prefix]
         for p in chunk:
-            item = p.item
-            callback = item.callback.model_dump_json(exclude_defaults=True) if item.callback else ""
-            metadata = orjson.dumps(item.metadata) if item.metadata else ""
-            args += (item.id, p.line, callback, metadata, p.tokens, p.inputs)
-        self.scripts.run("submit", [pk.queue, pk.delayed, pk.counts], args, client=pipe)
+            args += (p.item.id, p.line, p.extra)
+        self.scripts.queue(pipe, "submit", [pk.queue, pk.delayed, pk.counts], args)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -178,7 +193,9 @@ class Producer:
             code=raw.get("code"),
             message=raw.get("msg"),
             history=raw.get("hist", ""),
-            timestamps=dict(sorted(stamps.items(), key=lambda kv: kv[1])),
+            timestamps=dict(
+                sorted(stamps.items(), key=lambda kv: (kv[1], STATE_ORDER.get(kv[0], 99)))
+            ),
             partition=pk.prefix,
         )
 
@@ -192,14 +209,18 @@ class Producer:
         pk = self.locate(item_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            # Announce the waiter before looking for the result: a result stored after the
+            # look then always finds the flag and pushes the wake-up.
+            self.redis.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
             raw = self.redis.get(pk.result(item_id))
             if raw is not None:
                 return dict(orjson.loads(raw))
-            remaining = 0.0 if deadline is None else deadline - time.monotonic()
-            if deadline is not None and remaining <= 0:
-                raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
-            popped = self.redis.blpop([pk.notify(item_id)], timeout=remaining)
-            if popped is not None:
+            block = WAIT_SLICE
+            if deadline is not None:
+                block = min(block, deadline - time.monotonic())
+                if block <= 0:
+                    raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
+            if self.redis.blpop([pk.notify(item_id)], timeout=block) is not None:
                 # Put the token back so every other waiter on this item wakes up too.
                 self.redis.rpush(pk.notify(item_id), b"1")
                 self.redis.expire(pk.notify(item_id), 300)

@@ -23,6 +23,7 @@ from producers.settings import Settings
 from producers.status import BatchState
 
 LINES_PER_READ = 2000
+MOVE_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,14 @@ class Store:
             yield from (values[0] for _, values in chunk if values[0] is not None)
 
     def move_members(self, batch_id: str, old: str, new: str) -> int:
+        """Move the batch's members in state ``old`` to ``new``, 5,000 per script call."""
         pk = self.pk(batch_partition(batch_id))
-        args = [batch_id, pk.item_prefix, old, new, repr(time.time())]
-        return int(self.scripts.run("members_state", [pk.members(batch_id), pk.counts], args))
+        now = repr(time.time())
+        moved = 0
+        for start in range(0, self.member_count(batch_id), MOVE_CHUNK):
+            args = [batch_id, pk.item_prefix, old, new, now, start, start + MOVE_CHUNK - 1]
+            moved += int(self.scripts.run("members_state", [pk.members(batch_id), pk.counts], args))
+        return moved
 
     def release_members(
         self, batch_id: str, states: str, *, delay: float | None = None, note: str = ""
@@ -298,46 +304,25 @@ class Store:
         if not outcomes:
             return Settled(0, 0, 0, 0, [])
         pk = self.pk(batch.partition)
-        pipe = self.redis.pipeline(transaction=False)
-        for o in outcomes:
-            pipe.hmget(pk.item(o.item_id), "att", "md")
-        attrs = pipe.execute()
         s = self.settings
         args: list[Any] = [
-            batch.id,
-            pk.item_prefix,
-            pk.result(""),
-            pk.notify(""),
-            repr(time.time()),
-            s.result_ttl,
-            s.max_attempts,
-            s.retry_backoff,
-            s.retry_backoff_max,
-            s.lease_seconds,
-        ]
-        for o, (att, md) in zip(outcomes, attrs, strict=True):
-            result = b""
+            batch.id, pk.item_prefix, pk.result(""), pk.notify(""), pk.waiting(""),
+            repr(time.time()), s.result_ttl, s.max_attempts, s.retry_backoff,
+            s.retry_backoff_max, s.lease_seconds,
+        ]  # fmt: skip
+        for o in outcomes:
+            tail = b""
             if o.kind != "requeue":
-                attempt = int(att or 1)
-                status = "succeeded" if o.kind == "ok" else "dead"
-                error = o.error if o.kind != "ok" else None
-                if error is None and o.kind != "ok":
-                    error = {"code": o.code, "message": o.message}
-                result = orjson.dumps(
-                    {
-                        "id": o.item_id,
-                        "custom_id": o.item_id,
-                        "status": status,
-                        "attempt": attempt,
-                        "idempotency_key": f"{o.item_id}:{attempt}",
-                        "response": o.response,
-                        "error": error,
-                        "batch_id": batch.id,
-                        "openai_batch_id": batch.openai_id,
-                        "metadata": orjson.loads(md) if md else {},
-                    }
-                )
-            args += (o.item_id, o.kind, result, o.code, o.message[:1000])
+                error = None
+                if o.kind != "ok":
+                    error = o.error or {"code": o.code, "message": o.message}
+                tail = orjson.dumps({
+                    "id": o.item_id, "custom_id": o.item_id,
+                    "status": "succeeded" if o.kind == "ok" else "dead",
+                    "response": o.response, "error": error,
+                    "batch_id": batch.id, "openai_batch_id": batch.openai_id,
+                })[1:]  # fmt: skip
+            args += (o.item_id, o.kind, tail, o.code, o.message[:1000])
         keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
         reply = self.scripts.run("settle", keys, args)
         ok, retried, dead, skipped = (int(n) for n in reply[:4])

@@ -12,10 +12,11 @@ local n, bytes, inputs, tokens, consumed, full = 0, 0, 0, 0, 0, 0
 local out, claimed = {0, 0, 0, 0}, {}
 for _, id in ipairs(ids) do
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'line', 'st', 'nin', 'tok')
+  local f = redis.call('HMGET', key, 'line', 'st', 'nin')
   if f[2] == 'queued' then
     local size = string.len(f[1]) + 1
-    local nin, tok = tonumber(f[3]) or 0, tonumber(f[4]) or 0
+    -- The token estimate is submit.lua's: 1 per 4 bytes of the request line.
+    local nin, tok = tonumber(f[3]) or 0, math.floor((size - 1) / 4) + 1
     if n + 1 > max_n or bytes + size > max_bytes or inputs + nin > max_inputs
         or (max_tokens >= 0 and tokens + tok > max_tokens) then
       full = 1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from producers import Producer
+from producers import Callback, Producer
 from producers.keys import partition_tag
 from producers.settings import Settings
 from producers.status import BatchState
@@ -45,10 +45,16 @@ class RecordingDispatcher:
 
 
 def submitted_batch(
-    producer: Producer, store: Store, count: int, state: str = "completed"
+    producer: Producer, store: Store, count: int, state: str = "completed", callbacks: bool = True
 ) -> Batch:
+    """A batch of ``count`` items as OpenAI would have finished it; odd items carry a Celery
+    callback when ``callbacks`` (even ones are delivered by their Redis result alone)."""
     producer.submit_many(
-        [{"id": f"o{n}", "body": {"model": "gpt-4o-mini", "messages": []}} for n in range(count)]
+        [
+            {"id": f"o{n}", "body": {"model": "gpt-4o-mini", "messages": []}}
+            | ({"callback": Callback.celery("svc.done")} if callbacks and n % 2 else {})
+            for n in range(count)
+        ]
     )
     packed = pack(store, store.settings, PTAG, Path(tempfile.mkdtemp()))
     assert packed is not None
@@ -135,16 +141,23 @@ def test_collect_survives_any_output(
     collector = Collector(store, batch, dispatcher, settings)
     collector.read_file(raw for raw in lines if raw is not None and raw.strip())
     settle_unfinished(collector, store.batch(batch.id), settings)
-    states = producer.states(members)
     unsettling = ("truncated", "garbage", "no_fields", "none")
     if duplicate and kinds[0] in unsettling:
         kinds[0] = "http400"  # the duplicate line is then the first one that counts
-    for kind, item_id in zip(kinds, members, strict=True):
-        expected = {"ok": "succeeded", "http400": "dead"}.get(kind, "queued")
-        assert states[item_id] == expected, (kind, item_id, producer.status(item_id))
-    assert sorted(dispatcher.delivered) == sorted(
-        i for k, i in zip(kinds, members, strict=True) if k in ("ok", "http400")
-    )
+    finished = []
+    for n, (kind, item_id) in enumerate(zip(kinds, members, strict=True)):
+        status = producer.status(item_id)
+        outcome = {"ok": "succeeded", "http400": "dead"}.get(kind)
+        assert status.outcome == outcome, (kind, status)
+        if outcome is None:
+            assert status.state == "queued", (kind, status)
+        elif n % 2:  # with a callback: awaits its delivery task
+            assert status.state == outcome, (kind, status)
+            finished.append(item_id)
+        else:  # without one: delivered by its Redis result, at once
+            assert status.state == "delivered", (kind, status)
+        assert (producer.result(item_id) is not None) == (outcome is not None)
+    assert sorted(dispatcher.delivered) == sorted(finished)
     report = collector.report
     bad = sum(1 for k in kinds if k in ("truncated", "garbage", "no_fields"))
     assert report.bad_lines >= bad

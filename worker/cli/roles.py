@@ -18,15 +18,20 @@ def _exec(args: list[str], env: dict[str, str] | None = None) -> int:
     return 0  # pragma: no cover - execve does not return
 
 
+def celery() -> list[str]:
+    """The celery command; quiet (no banner) when every line must be a JSON log record."""
+    return [*CELERY, "-q"] if Settings().log_json else list(CELERY)
+
+
 def run_worker(args: argparse.Namespace) -> int:
-    command = [*CELERY, "worker", "-Q", WORKER_QUEUES, "--loglevel", args.loglevel]
+    command = [*celery(), "worker", "-Q", WORKER_QUEUES, "--loglevel", args.loglevel]
     if args.concurrency:
         command += ["-c", str(args.concurrency)]
     return _exec(command + args.extra)
 
 
 def run_beat(args: argparse.Namespace) -> int:
-    return _exec([*CELERY, "beat", "--loglevel", args.loglevel, *args.extra])
+    return _exec([*celery(), "beat", "--loglevel", args.loglevel, *args.extra])
 
 
 def run_flower(args: argparse.Namespace) -> int:

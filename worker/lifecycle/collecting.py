@@ -24,6 +24,7 @@ from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
 SETTLE_CHUNK = 1000
+SETTLE_BYTES = 8 * 1024 * 1024
 COLLECTABLE = (
     f"{BatchState.COMPLETED},{BatchState.FAILED},{BatchState.EXPIRED},{BatchState.CANCELLED}"
 )
@@ -59,10 +60,13 @@ class Collector:
         self.settings = settings
         self.report = CollectReport()
         self._pending: list[Outcome] = []
+        self._pending_bytes = 0
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, size: int = 0) -> None:
         self._pending.append(outcome)
-        if len(self._pending) >= SETTLE_CHUNK:
+        self._pending_bytes += size
+        # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
+        if len(self._pending) >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -73,6 +77,7 @@ class Collector:
         self.report.add(settled)
         finished = settled.finished
         self._pending = []
+        self._pending_bytes = 0
         self.store.renew_lease(self.batch.id)
         chunk = self.settings.delivery_chunk
         for start in range(0, len(finished), chunk):
@@ -88,7 +93,7 @@ class Collector:
                 continue
             self.report.tokens_in += parsed.usage.get("input", 0)
             self.report.tokens_out += parsed.usage.get("output", 0)
-            self.add(parsed.outcome)
+            self.add(parsed.outcome, len(raw))
         self.flush()
 
 
