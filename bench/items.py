@@ -49,8 +49,14 @@ def chat_body(n: int) -> dict[str, Any]:
 
 
 def chat_item(n: int) -> dict[str, Any]:
-    """Item ``n`` as a producer passes it to Producer.submit / submit_many."""
-    return {"id": item_id(n), "body": chat_body(n), "metadata": {"ticket": str(n)}}
+    """Item ``n`` as a producer passes it to Producer.submit / submit_many. It names a Celery
+    callback, so collecting it queues a delivery (items without one are delivered at once)."""
+    return {
+        "id": item_id(n),
+        "body": chat_body(n),
+        "metadata": {"ticket": str(n)},
+        "callback": {"task": "svc.on_result", "queue": "results"},
+    }
 
 
 def chat_items(count: int) -> list[dict[str, Any]]:

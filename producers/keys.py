@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)
 def partition_tag(endpoint: str, model: str) -> str:
     """A short stable tag for an (endpoint, model) partition."""
     return hashlib.sha1(f"{endpoint}\n{model}".encode()).hexdigest()[:12]
