@@ -110,7 +110,7 @@ def batch_phases(target: RedisTarget, since: float) -> list[dict[str, float]]:
 def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str, float]:
     """Submit ``count`` items and wait until every one is delivered; returns a timeline."""
     counts_key = Keys(NAMESPACE).partition(PTAG).counts
-    work = items.chat_items(count)
+    work = items.chat_items(count, callback=False)
     with closing(producer(target)) as prod:
         start = time.perf_counter()
         timeline = {"start_wall": time.time()}

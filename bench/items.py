@@ -48,19 +48,18 @@ def chat_body(n: int) -> dict[str, Any]:
     }
 
 
-def chat_item(n: int) -> dict[str, Any]:
-    """Item ``n`` as a producer passes it to Producer.submit / submit_many. It names a Celery
-    callback, so collecting it queues a delivery (items without one are delivered at once)."""
-    return {
-        "id": item_id(n),
-        "body": chat_body(n),
-        "metadata": {"ticket": str(n)},
-        "callback": {"task": "svc.on_result", "queue": "results"},
-    }
+def chat_item(n: int, callback: bool = True) -> dict[str, Any]:
+    """Item ``n`` as a producer passes it to Producer.submit / submit_many. With ``callback``
+    it names a Celery task, so collecting it queues a delivery; without one, its result
+    stored in Redis is its delivery, made as it is collected."""
+    item: dict[str, Any] = {"id": item_id(n), "body": chat_body(n), "metadata": {"ticket": str(n)}}
+    if callback:
+        item["callback"] = {"task": "svc.on_result", "queue": "results"}
+    return item
 
 
-def chat_items(count: int) -> list[dict[str, Any]]:
-    return [chat_item(n) for n in range(count)]
+def chat_items(count: int, callback: bool = True) -> list[dict[str, Any]]:
+    return [chat_item(n, callback) for n in range(count)]
 
 
 def request_line(n: int) -> bytes:

@@ -130,3 +130,15 @@ def test_wait_times_out_without_a_result(producer: Producer) -> None:
     producer.submit(chat("slow"))
     with pytest.raises(WaitTimeout):
         producer.wait("slow", timeout=0.3)
+
+
+def test_the_sdk_needs_neither_celery_nor_the_worker() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, producers; "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('celery', 'kombu', 'worker')]; "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
