@@ -18,6 +18,7 @@ SCRIPT_NAMES = (
     "release_members",
     "settle",
     "delivered",
+    "claim_delivery",
     "promote",
     "revive",
 )

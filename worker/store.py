@@ -339,6 +339,13 @@ class Store:
             self.redis.zadd(pk.undelivered, dict.fromkeys(ids, lease), xx=True)
         return ids
 
+    def claim_deliveries(self, ptag: str, ids: list[str]) -> list[str]:
+        """The ids this delivery task may deliver now (no other task holds them)."""
+        pk = self.pk(ptag)
+        now = time.time()
+        args = [pk.item_prefix, repr(now), repr(now + self.settings.lease_seconds), *ids]
+        return [text(i) for i in self.scripts.run("claim_delivery", [pk.undelivered], args)]
+
     def delivery_payloads(
         self, ptag: str, ids: list[str]
     ) -> list[tuple[str, bytes | None, dict[str, str]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from redis import Redis
 
-from producers import Producer
+from producers import Callback, Producer
 from tests.ops.conftest import CLI, Services, chat, wait_http
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished, keyspace_dump
@@ -35,7 +35,9 @@ def test_flower_sees_workers_and_tasks_behind_basic_auth(
     cluster.worker()
     cluster.beat()
     ids = [f"f{n}" for n in range(5)]
-    producer.submit_many([chat(i, text=f"{SECRET_TEXT} {i}") for i in ids])
+    # A Celery callback (on a queue nobody consumes) makes each result go through a deliver task.
+    callback = Callback.celery("svc.on_result", queue="results")
+    producer.submit_many([chat(i, text=f"{SECRET_TEXT} {i}", callback=callback) for i in ids])
     wait_for(lambda: finished(producer, ids), 60, "items delivered")
 
     assert httpx.get(f"{base}/api/workers?refresh=1", timeout=10).status_code == 401

@@ -26,7 +26,9 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-IDS = st.one_of(st.text(max_size=70), st.integers(), st.none(), st.just("fixed-id"))
+IDS = st.one_of(
+    st.text(max_size=70), st.integers(-(2**63), 2**63 - 1), st.none(), st.just("fixed-id")
+)
 BODIES = st.one_of(
     JSON,
     st.fixed_dictionaries(

@@ -52,7 +52,8 @@ def deliver(
     """Deliver a chunk of one partition's finished items."""
     report = DeliveryReport()
     done: list[str] = []
-    for item_id, raw, fields in store.delivery_payloads(ptag, item_ids):
+    claimed = store.claim_deliveries(ptag, item_ids)
+    for item_id, raw, fields in store.delivery_payloads(ptag, claimed):
         if fields["st"] not in DELIVERABLE:
             if fields["st"] == "delivered":
                 done.append(item_id)
@@ -76,7 +77,10 @@ def deliver(
             except DeliveryFailed as error:
                 tries = int(fields["wh_tries"]) + 1
                 # The Celery callback already went out: remember it so the retry skips it.
-                store.mark_item(ptag, item_id, wh_tries=tries, wh_err=str(error)[:300], dl_task=1)
+                # ... and release the claim, so the retry at its due time may take it.
+                store.mark_item(
+                    ptag, item_id, wh_tries=tries, wh_err=str(error)[:300], dl_task=1, dl_until=0
+                )
                 if error.retryable and tries < settings.webhook_max_tries:
                     store.retry_delivery_at(ptag, item_id, time.time() + webhook_backoff(tries))
                     report.webhook_retries += 1
