@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -111,6 +110,3 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     demo.set_defaults(handler=run_demo)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_demo(argparse.Namespace()))

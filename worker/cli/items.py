@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import orjson
 
-from producers.errors import InvalidItem, Rejection
+from producers.errors import Rejection
 from producers.models import Callback, Endpoint
 from producers.producer import Producer, SubmitReport
 from worker.cli.output import console, open_output
@@ -202,5 +202,3 @@ def add_item_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     retry.add_argument("--reason", help="only items whose dead-letter code starts with this")
     retry.set_defaults(handler=run_retry)
 
-
-__all__ = ["InvalidItem", "add_item_parsers", "submit_file"]
