@@ -147,7 +147,6 @@ def run_end_to_end(target: RedisTarget, count: int, timeout: float = 1200.0) -> 
         with running_workers(
             worker_env(target, emulator, directory / "spool", per_batch),
             directory,
-            REPO_ROOT,
             WORKER_PROCESSES,
         ):
             timeline = through_workers(target, count, timeout)
