@@ -69,7 +69,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--repeats", type=int, help="runs of each micro benchmark (the best one counts)"
     )
     parser.add_argument(
-        "--output", type=Path, help="summary path (default bench/results/latest.json)"
+        "--output",
+        type=Path,
+        help="summary path (default bench/results/latest.json; quick.json with --quick or --only)",
     )
     parser.add_argument(
         "--profile",
@@ -121,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         "duration_s": round(duration, 1),
         "results": results,
     }
-    output = args.output or RESULTS / "latest.json"
+    # Only a full run replaces the figures the README quotes.
+    partial = args.quick or args.only
+    output = args.output or RESULTS / ("quick.json" if partial else "latest.json")
     write_summary(output, summary)
     print(f"total {duration:.0f} s; summary written to {output}")
     if errors:
