@@ -18,6 +18,7 @@ from bench.redis_target import RedisTarget
 from bench.result import Result, Timings
 from emulator.testing import running_emulator
 from producers.keys import Keys
+from worker.testing import clean_env
 
 WORKER_PROCESSES = 2
 BATCHES = 2
@@ -67,7 +68,7 @@ def emulator_alone(emulator: Any, paths: list[Path], count: int) -> float:
 
 
 def worker_env(target: RedisTarget, emulator: Any, spool: Path, per_batch: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+    env = clean_env()
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     env.update(
         {

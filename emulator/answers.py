@@ -1,9 +1,8 @@
-"""What an endpoint answers to one request body: a body with its token counts, or a 4xx."""
+"""What an endpoint answers to one request body: a response body, or a 4xx."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,11 +10,15 @@ import orjson
 from emulator.errors import error_body
 
 
-@dataclass(frozen=True)
-class Generated:
-    body: dict[str, Any]
-    input_tokens: int
-    output_tokens: int
+def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """A usage object in the Responses API (and Batch object) shape."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
 
 
 class LineRequestError(Exception):

@@ -30,10 +30,10 @@ DEFAULT_MODELS = (
 async def _answer(request: Request) -> JsonResponse:
     body = await read_json_object(request)
     try:
-        generated = generate(request.url.path, body)
+        answer = generate(request.url.path, body)
     except LineRequestError as exc:
         return JsonResponse(exc.body, status_code=exc.status_code)
-    return JsonResponse(generated.body)
+    return JsonResponse(answer)
 
 
 for _endpoint in SUPPORTED_ENDPOINTS:

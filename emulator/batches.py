@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.answers import responses_usage
 from emulator.config import BatchFaults
 from emulator.errors import NotFoundError
 from emulator.pagination import cursor_page
@@ -41,13 +42,7 @@ class BatchUsage:
         self.output_tokens += output_tokens
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": self.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": self.input_tokens + self.output_tokens,
-        }
+        return responses_usage(self.input_tokens, self.output_tokens)
 
 
 @dataclass

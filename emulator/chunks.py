@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,9 +14,8 @@ from emulator.lines import (
     LineOutcome,
     custom_id_of,
     execute_locally,
-    fault_outcome,
+    injected_fault,
     parse_line,
-    pick_line_fault,
     response_outcome,
 )
 from emulator.outputs import BatchOutputs
@@ -45,16 +44,22 @@ class ChunkStats:
             self.failed += 1
 
 
+def _record(outcomes: Iterable[LineOutcome], outputs: BatchOutputs) -> ChunkStats:
+    """Writes each outcome as it comes and counts it."""
+    stats = ChunkStats()
+    for outcome in outcomes:
+        outputs.write(outcome)
+        stats.count(outcome)
+    return stats
+
+
 def run_local_chunk(
     lines: InputLines, count: int, outputs: BatchOutputs, faults: BatchFaults, rng: random.Random
 ) -> ChunkStats:
     """Runs in a worker thread: each outcome is written as soon as it exists."""
-    stats = ChunkStats()
-    for _, raw in itertools.islice(lines, count):
-        outcome = execute_locally(raw, faults, rng)
-        outputs.write(outcome)
-        stats.count(outcome)
-    return stats
+    return _record(
+        (execute_locally(raw, faults, rng) for _, raw in itertools.islice(lines, count)), outputs
+    )
 
 
 async def run_forwarded_chunk(
@@ -69,26 +74,19 @@ async def run_forwarded_chunk(
 
     async def forward(raw: bytes) -> LineOutcome:
         line = parse_line(raw)
-        fault = pick_line_fault(faults, rng)
-        if fault is not None:
-            return fault_outcome(line.custom_id, fault, faults)
+        faulted = injected_fault(line, faults, rng)
+        if faulted is not None:
+            return faulted
         status, body = await forwarder.call(line.url, line.body)
         return response_outcome(line.custom_id, status, body)
 
     outcomes = await asyncio.gather(*(forward(raw) for raw in raws))
-    stats = ChunkStats()
-    for outcome in outcomes:
-        outputs.write(outcome)
-        stats.count(outcome)
-    return stats
+    return _record(outcomes, outputs)
 
 
 def write_unfinished(
     lines: InputLines, outputs: BatchOutputs, outcome_of: Callable[[str], LineOutcome]
-) -> int:
+) -> None:
     """Writes a `batch_expired`/`batch_cancelled` error line for each line not yet run."""
-    written = 0
     for _, raw in lines:
         outputs.write(outcome_of(custom_id_of(raw)))
-        written += 1
-    return written

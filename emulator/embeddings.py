@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 from emulator import textgen
-from emulator.answers import Generated, LineRequestError, require
+from emulator.answers import LineRequestError, require
 
 DEFAULT_DIMENSIONS = {
     "text-embedding-3-large": 3072,
@@ -63,7 +63,7 @@ def _tokens(item: Any) -> int:
     return 1
 
 
-def embeddings(body: dict[str, Any], digest: bytes) -> Generated:
+def embeddings(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
     model = require(body, "model")
     inputs = embedding_inputs(require(body, "input"))
     if any(not isinstance(item, (str, list)) or item in ("", []) for item in inputs):
@@ -84,13 +84,9 @@ def embeddings(body: dict[str, Any], digest: bytes) -> Generated:
         )
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     prompt_tokens = sum(_tokens(item) for item in inputs)
-    return Generated(
-        {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-        },
-        prompt_tokens,
-        0,
-    )
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }

@@ -120,16 +120,22 @@ def fault_outcome(custom_id: str, kind: str, faults: BatchFaults) -> LineOutcome
     )
 
 
+def injected_fault(line: ParsedLine, faults: BatchFaults, rng: random.Random) -> LineOutcome | None:
+    """The outcome of a fault drawn for `line`, or None when it is to be executed."""
+    fault = pick_line_fault(faults, rng)
+    return None if fault is None else fault_outcome(line.custom_id, fault, faults)
+
+
 def execute_locally(raw: bytes, faults: BatchFaults, rng: random.Random) -> LineOutcome:
     line = parse_line(raw)
-    fault = pick_line_fault(faults, rng)
-    if fault is not None:
-        return fault_outcome(line.custom_id, fault, faults)
+    faulted = injected_fault(line, faults, rng)
+    if faulted is not None:
+        return faulted
     try:
-        generated = generate(line.url, line.body)
+        body = generate(line.url, line.body)
     except LineRequestError as exc:
         return response_outcome(line.custom_id, exc.status_code, exc.body)
-    return response_outcome(line.custom_id, 200, generated.body)
+    return response_outcome(line.custom_id, 200, body)
 
 
 def _int(value: Any) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator import textgen
-from emulator.answers import Generated, require
+from emulator.answers import require
 
 DEFAULT_MODEL = "omni-moderation-latest"
 KEYWORDS_OF_CATEGORY: dict[str, tuple[str, ...]] = {
@@ -49,15 +49,10 @@ def _result(text: str) -> dict[str, Any]:
     }
 
 
-def moderation(body: dict[str, Any], digest: bytes) -> Generated:
+def moderation(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
     texts = _inputs(require(body, "input"))
-    input_tokens = sum(textgen.estimate_tokens(t) for t in texts)
-    return Generated(
-        {
-            "id": "modr-" + digest.hex()[:32],
-            "model": body.get("model") or DEFAULT_MODEL,
-            "results": [_result(text) for text in texts],
-        },
-        input_tokens,
-        0,
-    )
+    return {
+        "id": "modr-" + digest.hex()[:32],
+        "model": body.get("model") or DEFAULT_MODEL,
+        "results": [_result(text) for text in texts],
+    }

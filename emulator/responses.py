@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from emulator import textgen
-from emulator.answers import Generated, LineRequestError, digest_of, require
+from emulator.answers import LineRequestError, digest_of, require, responses_usage
 from emulator.embeddings import embeddings
 from emulator.moderations import moderation
 
@@ -52,7 +52,36 @@ def _shaped_text(body: dict[str, Any], text: str, format_key: str) -> str:
     return text
 
 
-def chat_completion(body: dict[str, Any], digest: bytes) -> Generated:
+def _completion_body(
+    id_prefix: str,
+    object_name: str,
+    digest: bytes,
+    model: Any,
+    choices: list[dict[str, Any]],
+    prompt_tokens: int,
+    completion_tokens: int,
+    usage_details: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The envelope shared by chat and text completions; `extra` goes before the fingerprint."""
+    return {
+        "id": id_prefix + digest.hex()[:29],
+        "object": object_name,
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            **(usage_details or {}),
+        },
+        **extra,
+        "system_fingerprint": "fp_emulator",
+    }
+
+
+def chat_completion(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
     model = require(body, "model")
     messages = require(body, "messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
@@ -94,30 +123,24 @@ def chat_completion(body: dict[str, Any], digest: bytes) -> Generated:
     prompt_tokens = sum(
         textgen.estimate_tokens(textgen.text_of(m.get("content"))) + 4 for m in messages
     )
-    return Generated(
-        {
-            "id": "chatcmpl-" + digest.hex()[:29],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                "completion_tokens_details": {
-                    "reasoning_tokens": 0,
-                    "audio_tokens": 0,
-                    "accepted_prediction_tokens": 0,
-                    "rejected_prediction_tokens": 0,
-                },
-            },
-            "service_tier": "default",
-            "system_fingerprint": "fp_emulator",
-        },
+    return _completion_body(
+        "chatcmpl-",
+        "chat.completion",
+        digest,
+        model,
+        choices,
         prompt_tokens,
         completion_tokens,
+        usage_details={
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        service_tier="default",
     )
 
 
@@ -145,66 +168,57 @@ def _response_instructions(body: dict[str, Any]) -> str:
     return " ".join(p for p in parts if isinstance(p, str))
 
 
-def response_object(body: dict[str, Any], digest: bytes) -> Generated:
+def response_object(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
     model = require(body, "model")
     require(body, "input")
     prompt = _response_input_text(body["input"])
-    text = _shaped_text(body, textgen.answer(_response_instructions(body), prompt, digest), "text")
+    instructions = _response_instructions(body)
+    text = _shaped_text(body, textgen.answer(instructions, prompt, digest), "text")
     text, cut = textgen.truncate_to_tokens(text, _max_tokens(body, "max_output_tokens"))
-    input_tokens = textgen.estimate_tokens(_response_instructions(body) + prompt)
+    input_tokens = textgen.estimate_tokens(instructions + prompt)
     output_tokens = textgen.estimate_tokens(text)
     now = int(time.time())
-    return Generated(
-        {
-            "id": "resp_" + digest.hex()[:48],
-            "object": "response",
-            "created_at": now,
-            "completed_at": now,
-            "status": "incomplete" if cut else "completed",
-            "background": False,
-            "error": None,
-            "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
-            "instructions": body.get("instructions"),
-            "max_output_tokens": body.get("max_output_tokens"),
-            "model": model,
-            "output": [
-                {
-                    "id": "msg_" + digest.hex()[16:64],
-                    "type": "message",
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": [
-                        {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-                    ],
-                }
-            ],
-            "parallel_tool_calls": True,
-            "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
-            "service_tier": "default",
-            "store": True,
-            "temperature": body.get("temperature", 1.0),
-            "text": {"format": {"type": "text"}, "verbosity": "medium"},
-            "tool_choice": "auto",
-            "tools": [],
-            "top_p": body.get("top_p", 1.0),
-            "truncation": "disabled",
-            "usage": {
-                "input_tokens": input_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": output_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": input_tokens + output_tokens,
-            },
-            "user": None,
-            "metadata": body.get("metadata") or {},
-        },
-        input_tokens,
-        output_tokens,
-    )
+    return {
+        "id": "resp_" + digest.hex()[:48],
+        "object": "response",
+        "created_at": now,
+        "completed_at": now,
+        "status": "incomplete" if cut else "completed",
+        "background": False,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": model,
+        "output": [
+            {
+                "id": "msg_" + digest.hex()[16:64],
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                ],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": True,
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": responses_usage(input_tokens, output_tokens),
+        "user": None,
+        "metadata": body.get("metadata") or {},
+    }
 
 
-def text_completion(body: dict[str, Any], digest: bytes) -> Generated:
+def text_completion(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
     model = require(body, "model")
     prompt = require(body, "prompt")
     prompts = (
@@ -231,28 +245,14 @@ def text_completion(body: dict[str, Any], digest: bytes) -> Generated:
                     "finish_reason": "length" if cut else "stop",
                 }
             )
-    return Generated(
-        {
-            "id": "cmpl-" + digest.hex()[:29],
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-            "system_fingerprint": "fp_emulator",
-        },
-        prompt_tokens,
-        completion_tokens,
+    return _completion_body(
+        "cmpl-", "text_completion", digest, model, choices, prompt_tokens, completion_tokens
     )
 
 
-def generate(endpoint: str, body: dict[str, Any]) -> Generated:
+def generate(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     """The answer of `endpoint` to `body`; raises LineRequestError for a body it rejects."""
-    handlers: dict[str, Callable[[dict[str, Any], bytes], Generated]] = {
+    handlers: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
         "/v1/chat/completions": chat_completion,
         "/v1/embeddings": embeddings,
         "/v1/responses": response_object,

@@ -183,9 +183,8 @@ def _extra(item: WorkItem) -> bytes:
 def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: int) -> PreparedItem:
     """Validate ``raw`` and serialize its request line, or raise InvalidItem naming the field."""
     try:
-        item = raw if isinstance(raw, WorkItem) else WorkItem.model_validate(raw)
-        if isinstance(raw, WorkItem):
-            item = WorkItem.model_validate(raw.model_dump())
+        # A WorkItem is validated again: its fields may have been reassigned since it was built.
+        item = WorkItem.model_validate(raw.model_dump() if isinstance(raw, WorkItem) else raw)
     except ValidationError as error:
         raise InvalidItem([rejection_from(error, index, raw)]) from None
     # Name the item by the id its producer gave; a generated id would mean nothing to them.

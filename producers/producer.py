@@ -67,6 +67,7 @@ class Producer:
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace)
         self.scripts = Scripts(redis)
+        self._tags: list[str] = []  # partition tags seen so far (see locate_many)
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -81,9 +82,11 @@ class Producer:
 
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
-        report = self._store([prepare(item, None, self.settings.item_byte_limit())])
+        prepared = prepare(item, None, self.settings.item_byte_limit())
+        report = self._store([prepared])
         if report.queue_full:
-            raise QueueFull(self._ptag_of(item), self.settings.max_queued, report.queue_full)
+            ptag = partition_tag(prepared.item.endpoint.value, prepared.item.model)
+            raise QueueFull(ptag, self.settings.max_queued, report.queue_full)
         return (report.accepted or report.duplicates)[0]
 
     def submit_many(
@@ -106,10 +109,6 @@ class Producer:
         report = self._store(prepared)
         report.rejected = rejected
         return report
-
-    def _ptag_of(self, item: WorkItem | dict[str, Any]) -> str:
-        parsed = item if isinstance(item, WorkItem) else WorkItem.model_validate(item)
-        return partition_tag(parsed.endpoint.value, parsed.model)
 
     def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
         by_partition: dict[str, list[PreparedItem]] = {}
@@ -170,14 +169,10 @@ class Producer:
 
     def locate(self, item_id: str) -> PartitionKeys:
         """The keys of the partition holding ``item_id``; raise ItemNotFound."""
-        tags = list(self.partitions())
-        pipe = self.redis.pipeline(transaction=False)
-        for ptag in tags:
-            pipe.exists(self.keys.partition(ptag).item(item_id))
-        for ptag, found in zip(tags, pipe.execute(), strict=True):
-            if found:
-                return self.keys.partition(ptag)
-        raise ItemNotFound(item_id)
+        found = self.locate_many([item_id])
+        if item_id not in found:
+            raise ItemNotFound(item_id)
+        return found[item_id]
 
     def status(self, item_id: str) -> ItemStatus:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
@@ -228,7 +223,16 @@ class Producer:
     def locate_many(self, item_ids: Iterable[str]) -> dict[str, PartitionKeys]:
         """The partition of each known id (unknown ids are left out), in one round trip."""
         ids = list(item_ids)
-        tags = list(self.partitions())
+        out = self._locate(ids, self._tags)
+        if len(out) < len(ids):
+            # The registry only grows: read it again only when an id was not found.
+            fresh = list(self.partitions())
+            if fresh != self._tags:
+                self._tags = fresh
+                out = self._locate(ids, fresh)
+        return out
+
+    def _locate(self, ids: list[str], tags: list[str]) -> dict[str, PartitionKeys]:
         pipe = self.redis.pipeline(transaction=False)
         for item_id in ids:
             for ptag in tags:

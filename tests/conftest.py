@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from producers.producer import Producer
 from producers.settings import Settings
 from tests.support.cluster import FAST_SETTINGS, Cluster
 from tests.support.redis import test_url
+from worker.testing import clean_env
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def emulator() -> Iterator[Any]:
 @pytest.fixture
 def worker_env(redis_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
     """The environment of worker processes: test Redis, emulator, fast intervals."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+    env = clean_env()
     env.update(FAST_SETTINGS)
     env.update(
         {

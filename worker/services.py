@@ -168,17 +168,22 @@ class ProcessGroup:
         return None
 
     def stop(self, timeout: float = 20.0) -> None:
-        for _, process in reversed(self.children):
-            if process.poll() is None:
-                _signal(process, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _, process in reversed(self.children):
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal(process, signal.SIGKILL)
-                process.wait()
+        stop_processes([p for _, p in reversed(self.children)], timeout)
         self.children.clear()
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM each process's group, then SIGKILL whatever is left after ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            _signal(process, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal(process, signal.SIGKILL)
+            process.wait()
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -18,6 +18,7 @@ from redis.lock import Lock
 
 from producers.errors import BatchNotFound
 from producers.keys import Keys, PartitionKeys, batch_partition
+from producers.producer import text
 from producers.scripts import Scripts
 from producers.settings import Settings
 from producers.status import BatchState
@@ -41,6 +42,8 @@ class Claim:
 
     count: int
     size: int
+    inputs: int
+    tokens: int
     full: bool
     exhausted: bool
     lines: list[bytes]
@@ -87,11 +90,6 @@ class Settled:
     dead: int
     skipped: int
     finished: list[str]
-
-
-def text(value: Any) -> str:
-    """A Redis reply (bytes) as str."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def decode(raw: Any) -> dict[str, str]:
@@ -167,6 +165,19 @@ class Store:
         """A non-blocking lease lock (redis-py's Lock: token owned, released by Lua)."""
         return cast(Lock, self.redis.lock(name, timeout=ttl, blocking=False))
 
+    def batch_lock(self, batch_id: str) -> Lock:
+        """The lock one submit or collect of a batch holds, for a lease."""
+        key = self.pk(batch_partition(batch_id)).batch_lock(batch_id)
+        return self.lock(key, self.settings.lease_seconds)
+
+    def pack_lock(self, ptag: str) -> Lock:
+        """The lock of a partition's one aggregation pass, for a lease."""
+        return self.lock(self.pk(ptag).pack_lock, self.settings.lease_seconds)
+
+    def packing(self, ptag: str) -> bool:
+        """Whether a packer holds the partition's lock right now."""
+        return bool(self.redis.exists(self.pk(ptag).pack_lock))
+
     # -- batches ----------------------------------------------------------------------------
 
     def new_batch_id(self, ptag: str) -> str:
@@ -195,6 +206,17 @@ class Store:
     def renew_lease(self, batch_id: str) -> None:
         pk = self.pk(batch_partition(batch_id))
         self.redis.zadd(pk.leases, {batch_id: time.time() + self.settings.lease_seconds}, xx=True)
+
+    def record_failure(self, batch_id: str, step: str, error: object) -> int:
+        """Count a failed try of ``step`` (submit, collect) on the batch; returns the count."""
+        pipe = self.redis.pipeline(transaction=True)
+        key = self.pk(batch_partition(batch_id)).batch(batch_id)
+        pipe.hincrby(key, f"{step}_tries", 1)
+        pipe.hset(key, "last_error", str(error)[:300])
+        return int(pipe.execute()[0])
+
+    def drop_lease(self, batch_id: str) -> None:
+        self.redis.zrem(self.pk(batch_partition(batch_id)).leases, batch_id)
 
     def set_batch(self, batch_id: str, **fields: Any) -> None:
         pk = self.pk(batch_partition(batch_id))
@@ -239,7 +261,8 @@ class Store:
         args = [repr(time.time()), batch_id, pk.item_prefix, chunk, *limits]
         keys = [pk.queue, pk.counts, pk.batch(batch_id), pk.members(batch_id)]
         reply = self.scripts.run("claim", keys, args)
-        return Claim(int(reply[0]), int(reply[1]), bool(reply[2]), bool(reply[3]), reply[4:])
+        count, size, inputs, tokens, full, exhausted = (int(n) for n in reply[:6])
+        return Claim(count, size, inputs, tokens, bool(full), bool(exhausted), reply[6:])
 
     def members(self, batch_id: str, start: int = 0, stop: int = -1) -> list[str]:
         pk = self.pk(batch_partition(batch_id))
@@ -360,10 +383,10 @@ class Store:
         for n, item_id in enumerate(ids):
             cb, st, dl_task, tries = raw[2 * n + 1]
             fields = {
-                "cb": (cb or b"").decode(),
-                "st": (st or b"").decode(),
-                "dl_task": (dl_task or b"").decode(),
-                "wh_tries": (tries or b"0").decode(),
+                "cb": text(cb or b""),
+                "st": text(st or b""),
+                "dl_task": text(dl_task or b""),
+                "wh_tries": text(tries or b"0"),
             }
             out.append((item_id, raw[2 * n], fields))
         return out

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from worker.config import WORKER_QUEUES
+from worker.services import stop_processes
 
 T = TypeVar("T")
 
@@ -34,6 +35,11 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any BATCHRELAY_ or OPENAI_ variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
 
 
 FAST_SETTINGS = {
@@ -142,15 +148,5 @@ class Cluster:
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join()
-        for process in self.processes.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_processes(list(self.processes.values()), timeout=10)
         self.processes.clear()

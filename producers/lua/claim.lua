@@ -1,15 +1,16 @@
 -- Move queued items of a partition into a packing batch, under the batch's remaining limits.
 -- KEYS: queue, counts, batch, members
 -- ARGV: now, batch_id, item_prefix, chunk, max_n, max_bytes, max_inputs, max_tokens (-1: none)
--- Returns {n, bytes, full, exhausted, line1, ...}; full=1 when a limit stopped the claim,
+-- Returns {n, bytes, inputs, tokens, full, exhausted, line1, ...}; full=1 when a limit stopped
+-- the claim,
 -- exhausted=1 when the queue held fewer ids than the chunk.
 local now, bid, prefix = ARGV[1], ARGV[2], ARGV[3]
 local max_n, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_inputs, max_tokens = tonumber(ARGV[7]), tonumber(ARGV[8])
-if redis.call('HGET', KEYS[3], 'st') ~= 'packing' then return {0, 0, 1, 1} end
+if redis.call('HGET', KEYS[3], 'st') ~= 'packing' then return {0, 0, 0, 0, 1, 1} end
 local ids = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
 local n, bytes, inputs, tokens, consumed, full = 0, 0, 0, 0, 0, 0
-local out, claimed = {0, 0, 0, 0}, {}
+local out, claimed = {0, 0, 0, 0, 0, 0}, {}
 for _, id in ipairs(ids) do
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'line', 'st', 'nin')
@@ -25,7 +26,7 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'st', 'packed', 'b', bid, 't_packed', now)
     n, bytes, inputs, tokens = n + 1, bytes + size, inputs + nin, tokens + tok
     claimed[n] = id
-    out[n + 4] = f[1]
+    out[n + 6] = f[1]
   end
   consumed = consumed + 1
 end
@@ -41,5 +42,5 @@ if n > 0 then
 end
 local exhausted = 0
 if #ids < tonumber(ARGV[4]) and full == 0 then exhausted = 1 end
-out[1], out[2], out[3], out[4] = n, bytes, full, exhausted
+out[1], out[2], out[3], out[4], out[5], out[6] = n, bytes, inputs, tokens, full, exhausted
 return out

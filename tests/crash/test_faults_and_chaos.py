@@ -14,10 +14,10 @@ from redis import Redis
 
 from producers import Producer
 from producers.settings import Settings
-from tests.crash.test_sigkill import items, receiver
 from tests.support.accounting import ledger
 from tests.support.cluster import Cluster
 from tests.support.inspect import all_batches, finished, membership
+from tests.support.items import items, receiver, wait_callbacks
 from tests.support.waiting import wait_for
 from worker.store import Store
 
@@ -51,7 +51,7 @@ def test_api_faults_everywhere_lose_nothing(
     emulator.set_faults(expire_fraction=None)
     ids = [i["id"] for i in batch]
     wait_for(lambda: finished(producer, ids), 300, "every item delivered or dead")
-    wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
+    wait_callbacks(redis, len(ids))
     result = ledger(producer, store, redis, ids, retries_expected=True)
     statuses = {b.get("oa_status") for b in all_batches(store)}
     codes = {producer.status(i).code for i in ids if producer.status(i).outcome == "dead"}
@@ -97,6 +97,7 @@ def test_three_workers_and_two_beats_never_double_pack_or_poll(
         f"packers={workers_that_packed}"
     )
     assert overlaps == 0
+    assert workers_that_packed
 
 
 def test_chaos_random_worker_kills(
@@ -120,7 +121,7 @@ def test_chaos_random_worker_kills(
         cluster.signal(victim)
         kills += 1
     wait_for(lambda: finished(producer, ids), 240, "every item delivered after the chaos")
-    wait_for(lambda: redis.llen("test:received") >= len(ids), 60, "every callback received")
+    wait_callbacks(redis, len(ids))
     result = ledger(producer, Store(redis, settings), redis, ids)
     print(f"\nchaos: kills={kills}, {result.line()}")
     result.assert_nothing_lost()

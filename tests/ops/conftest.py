@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,17 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import worker_args
 from tests.support.waiting import wait_for
+from worker.testing import clean_env
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CLI = [sys.executable, "-m", "worker.cli"]
 CELERY = [sys.executable, "-m", "celery", "-A", "worker.app", "-q"]
-
-
-def chat(
-    item_id: str, model: str = "gpt-4o-mini", text: str = "hello", **extra: Any
-) -> dict[str, Any]:
-    messages = [{"role": "user", "content": text}]
-    return {"id": item_id, "body": {"model": model, "messages": messages}, **extra}
 
 
 class Services:
@@ -88,7 +81,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
 @pytest.fixture
 def plain_env(redis_url: str) -> dict[str, str]:
     """An environment naming the test Redis and nothing else of ours (no emulator needed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+    env = clean_env()
     return {**env, "BATCHRELAY_REDIS_URL": redis_url}
 
 

@@ -9,9 +9,10 @@ from redis import Redis
 
 from producers import Producer
 from producers.settings import Settings
-from tests.ops.conftest import CLI, Services, chat, scrape, value, values, wait_http
+from tests.ops.conftest import CLI, Services, scrape, value, values, wait_http
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished
+from tests.support.items import chat
 from tests.support.waiting import wait_for
 from worker.metrics.exporter import build_metrics
 from worker.metrics.snapshot import BatchStats, PartitionStats, Snapshot

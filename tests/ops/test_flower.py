@@ -6,9 +6,10 @@ import httpx
 from redis import Redis
 
 from producers import Callback, Producer
-from tests.ops.conftest import CLI, Services, chat, wait_http
+from tests.ops.conftest import CLI, Services, wait_http
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished, keyspace_dump
+from tests.support.items import chat
 from tests.support.waiting import wait_for
 from worker.services import free_port
 

@@ -13,22 +13,12 @@ from redis import Redis
 
 from producers import Callback, Producer, verify_signature
 from producers.settings import Settings
-from tests.support.callback_app import RECEIVED_KEY
 from tests.support.cluster import Cluster
 from tests.support.inspect import all_batches, finished, membership, states
+from tests.support.items import chat, wait_callbacks
 from tests.support.waiting import wait_for
 from tests.support.webhook_server import webhook_server
 from worker.store import Store
-
-
-def chat(
-    item_id: str, model: str = "gpt-4o-mini", text: str = "hello", **extra: Any
-) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "body": {"model": model, "messages": [{"role": "user", "content": text}]},
-        **extra,
-    }
 
 
 def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redis: Redis) -> None:
@@ -61,11 +51,7 @@ def test_ten_thousand_items_in_four_batches_delivered_once(
     batches = [b for b in all_batches(store) if b.state != "abandoned"]
     assert sorted(int(b.number("n")) for b in batches) == [1000, 3000, 3000, 3000]
     assert set(membership(store).values()) == {1} and len(membership(store)) == 10_000
-    received = wait_for(
-        lambda: redis.llen(RECEIVED_KEY) >= 10_000 and redis.lrange(RECEIVED_KEY, 0, -1),
-        60,
-        "callbacks received",
-    )
+    received = wait_callbacks(redis, 10_000)
     assert isinstance(received, list)
     keys = [orjson.loads(r)["key"] for r in received]
     assert len(keys) == len(set(keys)) == 10_000
@@ -108,6 +94,8 @@ def test_endpoints_and_models_get_separate_batches(
     client = emulator.client()
     seen = set()
     for batch in all_batches(Store(redis, settings)):
+        if batch.state == "abandoned":
+            continue  # opened by a pass that found the queue already taken
         remote = client.batches.retrieve(batch.openai_id)
         content = client.files.content(remote.input_file_id).text.splitlines()
         pairs = {

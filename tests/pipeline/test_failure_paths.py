@@ -12,21 +12,15 @@ from redis import Redis
 
 from producers import Producer
 from producers.settings import Settings
-from tests.security.test_output_fuzz import RecordingDispatcher, submitted_batch
 from tests.support.cluster import Cluster
+from tests.support.dispatch import RecordingDispatcher, submitted_batch
 from tests.support.inspect import all_batches, finished
+from tests.support.items import chat
 from tests.support.waiting import wait_for
 from worker.lifecycle.collecting import Collector, settle_unfinished
 from worker.store import Store
 
 CLI = [sys.executable, "-m", "worker.cli"]
-
-
-def chat(item_id: str, model: str = "gpt-4o-mini", text: str = "hello") -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "body": {"model": model, "messages": [{"role": "user", "content": text}]},
-    }
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,8 +4,6 @@ never crashes."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,57 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from producers import Callback, Producer
+from producers import Producer
 from producers.keys import partition_tag
 from producers.settings import Settings
 from producers.status import BatchState
+from tests.support.dispatch import RecordingDispatcher, submitted_batch
 from worker.lifecycle.collecting import Collector, collect, settle_unfinished
-from worker.lifecycle.packing import pack
 from worker.openai_api import BatchAPI
-from worker.store import Batch, Store
+from worker.store import Store
 
 PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
 KINDS = st.sampled_from(
     ["ok", "http429", "http400", "error_expired", "truncated", "garbage", "no_fields", "none"]
 )
-
-
-class RecordingDispatcher:
-    """The Dispatcher protocol without Celery: remembers what would have been sent."""
-
-    def __init__(self) -> None:
-        self.delivered: list[str] = []
-
-    def pack(self, ptag: str) -> None: ...
-
-    def submit(self, batch_id: str) -> None: ...
-
-    def collect(self, batch_id: str) -> None: ...
-
-    def deliver(self, ptag: str, item_ids: list[str]) -> None:
-        self.delivered += item_ids
-
-
-def submitted_batch(
-    producer: Producer, store: Store, count: int, state: str = "completed", callbacks: bool = True
-) -> Batch:
-    """A batch of ``count`` items as OpenAI would have finished it; odd items carry a Celery
-    callback when ``callbacks`` (even ones are delivered by their Redis result alone)."""
-    producer.submit_many(
-        [
-            {"id": f"o{n}", "body": {"model": "gpt-4o-mini", "messages": []}}
-            | ({"callback": Callback.celery("svc.done")} if callbacks and n % 2 else {})
-            for n in range(count)
-        ]
-    )
-    packed = pack(store, store.settings, PTAG, Path(tempfile.mkdtemp()))
-    assert packed is not None
-    bid = packed.batch_id
-    assert store.transition(bid, "packed", "uploading")
-    assert store.transition(bid, "uploading", "submitted", live="add", openai_id="batch_fuzz")
-    store.move_members(bid, "packed", "submitted")
-    assert store.transition(bid, "submitted", state, lease=True, live="rem")
-    return store.batch(bid)
 
 
 def line(kind: str, custom_id: str) -> bytes | None:

@@ -109,4 +109,3 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="start a private Redis even if one answers on 127.0.0.1:6379",
     )
     demo.set_defaults(handler=run_demo)
-

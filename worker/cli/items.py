@@ -201,4 +201,3 @@ def add_item_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     retry = sub.add_parser("retry", help="requeue dead-lettered items")
     retry.add_argument("--reason", help="only items whose dead-letter code starts with this")
     retry.set_defaults(handler=run_retry)
-

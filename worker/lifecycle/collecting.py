@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import orjson
 
 from producers.errors import OpenAIError
 from producers.settings import Settings
@@ -52,8 +54,14 @@ class Collector:
     """Settles one batch; holds the chunk being built and what it has counted."""
 
     def __init__(
-        self, store: Store, batch: Batch, dispatcher: Dispatcher, settings: Settings
+        self,
+        store: Store,
+        batch: Batch,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        keep_lock: Callable[[], object] = lambda: None,
     ) -> None:
+        self.keep_lock = keep_lock
         self.store = store
         self.batch = batch
         self.dispatcher = dispatcher
@@ -78,6 +86,7 @@ class Collector:
         finished = settled.finished
         self._pending = []
         self._pending_bytes = 0
+        self.keep_lock()
         self.store.renew_lease(self.batch.id)
         chunk = self.settings.delivery_chunk
         for start in range(0, len(finished), chunk):
@@ -99,8 +108,6 @@ class Collector:
 
 def line_errors(batch: Batch) -> dict[int, tuple[str, str]]:
     """A failed batch's validation errors by 1-based line number."""
-    import orjson
-
     raw = batch.get("errors")
     out: dict[int, tuple[str, str]] = {}
     for entry in orjson.loads(raw) if raw else []:
@@ -173,13 +180,19 @@ def back_off_model(store: Store, settings: Settings, ptag: str) -> None:
 
 
 def collect(
-    store: Store, api: BatchAPI, dispatcher: Dispatcher, settings: Settings, batch_id: str
+    store: Store,
+    api: BatchAPI,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    batch_id: str,
+    keep_lock: Callable[[], object] = lambda: None,
 ) -> CollectReport | None:
-    """Settle every item of a terminal batch. The caller holds the batch lock."""
+    """Settle every item of a terminal batch. The caller holds the batch lock; ``keep_lock``
+    renews it after every settled chunk."""
     batch = store.batch(batch_id)
     if batch.state not in COLLECTABLE.split(","):
         return None
-    collector = Collector(store, batch, dispatcher, settings)
+    collector = Collector(store, batch, dispatcher, settings, keep_lock)
     for name in ("output_file_id", "error_file_id"):
         file_id = batch.get(name)
         if file_id:

@@ -48,7 +48,7 @@ def keep_house(
             report.recollected += 1
             log.warning("batch %s: resuming collection", batch_id)
         else:
-            store.redis.zrem(store.pk(batch.partition).leases, batch_id)
+            store.drop_lease(batch_id)
     for partition in store.partitions():
         ids = store.due_deliveries(partition.tag, now, DELIVERY_SCAN)
         for start in range(0, len(ids), settings.delivery_chunk):

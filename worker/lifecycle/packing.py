@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +58,23 @@ def due_partitions(store: Store, settings: Settings, now: float) -> list[str]:
     return due
 
 
-def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> PackedBatch | None:
+def pack(
+    store: Store,
+    settings: Settings,
+    ptag: str,
+    directory: Path,
+    keep_lock: Callable[[], object] = lambda: None,
+) -> PackedBatch | None:
     """Claim queued items of ``ptag`` into a new batch and write its JSONL file.
 
     Returns None when nothing could be packed (empty queue, or the token budget is spent).
-    The caller must hold the partition's pack lock.
+    The caller holds the partition's pack lock; ``keep_lock`` renews it after every claim.
     """
+    if store.queue_depth(ptag) == 0:
+        return None  # another pass took the items first; open no empty batch
     partition = store.partition(ptag)
-    tokens = token_room(store, settings, partition)
-    if tokens == 0:
+    token_budget = token_room(store, settings, partition)
+    if token_budget == 0:
         log.info("partition %s: token budget spent, waiting", ptag)
         return None
     batch_id = store.new_batch_id(ptag)
@@ -74,33 +83,32 @@ def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> Packed
         "new",
         BatchState.PACKING,
         lease=True,
-        partition=ptag,
         endpoint=partition.endpoint,
         model=partition.model,
         created=time.time(),
     )
-    left = [
-        settings.max_requests_per_batch,
-        settings.max_batch_bytes,
-        settings.max_embedding_inputs,
-        tokens,
-    ]
+    count = size = inputs = tokens = 0
     path = directory / f"{batch_id}.jsonl"
-    count = size = 0
     with path.open("wb") as handle:
         while True:
-            claim = store.claim(batch_id, CLAIM_CHUNK, (left[0], left[1], left[2], left[3]))
+            limits = (
+                settings.max_requests_per_batch - count,
+                settings.max_batch_bytes - size,
+                settings.max_embedding_inputs - inputs,
+                -1 if token_budget < 0 else token_budget - tokens,
+            )
+            claim = store.claim(batch_id, CLAIM_CHUNK, limits)
             if claim.count:
                 handle.write(b"\n".join(claim.lines))
                 handle.write(b"\n")
                 failpoint("pack.mid")
                 count += claim.count
                 size += claim.size
-                left[0] -= claim.count
-                left[1] -= claim.size
-                if tokens >= 0:
-                    left[3] = max(0, tokens - int(store.batch(batch_id).number("tokens")))
-            if claim.full or claim.exhausted or left[0] <= 0:
+                inputs += claim.inputs
+                tokens += claim.tokens
+                keep_lock()
+                store.renew_lease(batch_id)
+            if claim.full or claim.exhausted or count >= settings.max_requests_per_batch:
                 break
     if count == 0:
         store.transition(batch_id, BatchState.PACKING, BatchState.ABANDONED, note="nothing to pack")
@@ -110,6 +118,6 @@ def pack(store: Store, settings: Settings, ptag: str, directory: Path) -> Packed
         path.unlink(missing_ok=True)
         return None
     # Counted from packing on, so the next pack already sees this batch against the budget.
-    store.add_meta(ptag, "tokens_in_flight", store.batch(batch_id).number("tokens"))
+    store.add_meta(ptag, "tokens_in_flight", tokens)
     log.info("packed batch %s: %d requests, %d bytes", batch_id, count, size)
     return PackedBatch(batch_id, path, count, size)

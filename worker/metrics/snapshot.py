@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from producers.producer import text
 from worker.metrics.cost import cost_by_model
 from worker.store import Store
 
@@ -48,7 +49,7 @@ class Snapshot:
 
 
 def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else "" if raw is None else str(raw)
+    return "" if raw is None else text(raw)
 
 
 def _number(raw: Any) -> float:

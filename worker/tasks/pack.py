@@ -18,11 +18,11 @@ log = logging.getLogger("batchrelay.tasks")
 @app.task(name="batchrelay.pack", ignore_result=True)
 def pack_partition(ptag: str) -> str | None:
     rt = runtime()
-    lock = rt.store.lock(rt.store.pk(ptag).pack_lock, ttl=rt.settings.lease_seconds)
+    lock = rt.store.pack_lock(ptag)
     if not lock.acquire():
         return None
     try:
-        packed = pack(rt.store, rt.settings, ptag, rt.directory)
+        packed = pack(rt.store, rt.settings, ptag, rt.directory, lock.reacquire)
     finally:
         lock.release()
     if packed is None:

@@ -17,16 +17,13 @@ log = logging.getLogger("batchrelay.tasks")
 def submit_now(batch_id: str, path: Path | None = None) -> bool:
     """Submit under the batch lock; a retryable failure schedules another try."""
     rt = runtime()
-    lock = rt.store.lock(
-        rt.store.pk(batch_id.split("-")[1]).batch_lock(batch_id), ttl=rt.settings.lease_seconds
-    )
+    lock = rt.store.batch_lock(batch_id)
     if not lock.acquire():
         return False
     try:
         return submit(rt.store, rt.api, batch_id, rt.directory, path)
     except OpenAIError as error:
-        tries = int(rt.store.batch(batch_id).number("submit_tries")) + 1
-        rt.store.set_batch(batch_id, submit_tries=tries, last_error=str(error)[:300])
+        tries = rt.store.record_failure(batch_id, "submit", error)
         if error.retryable:
             dispatcher.submit(batch_id, countdown=retry_delay(tries, error.retry_after))
         else:

@@ -19,7 +19,7 @@ def tick() -> int:
     try:
         due = due_partitions(rt.store, rt.settings, time.time())
         for ptag in due:
-            if not rt.store.redis.exists(rt.store.pk(ptag).pack_lock):
+            if not rt.store.packing(ptag):
                 dispatcher.pack(ptag)
         return len(due)
     finally:
