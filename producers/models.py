@@ -1,4 +1,9 @@
-"""Work items as producers describe them, validated once and serialized once."""
+"""Work items as producers describe them, validated once and serialized once.
+
+``WorkItem`` and ``Callback`` are the public models. Submitting validates plain dicts through
+a TypedDict twin of ``WorkItem`` (same constraint types, checked in pydantic's core) and the
+same semantic checks: a model instance per item would cost more than the rest of a submit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 import orjson
 from pydantic import (
@@ -14,10 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict
 
 from producers.errors import InvalidItem, Rejection
 
@@ -25,8 +33,16 @@ MAX_ID_LENGTH = 64
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
+HTTP_URL = re.compile(r"^https?://[^\s/?#]+")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+# Constraints checked by pydantic's core, shared by the models and their TypedDict twins.
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+TaskName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CallbackUrl = Annotated[str, StringConstraints(max_length=2048)]
 MetadataKey = Annotated[str, StringConstraints(max_length=MAX_METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
 
 class Endpoint(StrEnum):
@@ -39,14 +55,66 @@ class Endpoint(StrEnum):
     MODERATIONS = "/v1/moderations"
 
 
+# -- the semantic checks, each returning a problem or None ------------------------------------
+
+
+def id_problem(value: str) -> str | None:
+    if value.isascii() and value.isprintable() and " " not in value:
+        return None
+    return "must be printable ASCII without spaces or control characters"
+
+
+def url_problem(value: str | None) -> str | None:
+    if value is None or HTTP_URL.match(value):
+        return None
+    return "must be an http:// or https:// URL"
+
+
+def headers_problem(headers: dict[str, str]) -> str | None:
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+            return f"invalid header {name!r}"
+    return None
+
+
+def body_problem(endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when the body cannot go to the Batch API as it is."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        return "body.model", "the body must name a model (a non-empty string)"
+    if body.get("stream") not in (None, False):
+        return "body.stream", "streaming is not available in the Batch API"
+    if endpoint is Endpoint.EMBEDDINGS and "input" not in body:
+        return "body.input", "an embeddings request needs an input"
+    return None
+
+
+def embedding_inputs(endpoint: Endpoint, body: dict[str, Any]) -> int:
+    """How many inputs an item adds to a batch's 50,000 embedding-input limit."""
+    if endpoint is not Endpoint.EMBEDDINGS:
+        return 0
+    value = body.get("input")
+    if isinstance(value, list) and value and not isinstance(value[0], int):
+        return len(value)
+    return 1
+
+
+def _raise_if(problem: str | None) -> None:
+    if problem is not None:
+        raise ValueError(problem)
+
+
+# -- the public models --------------------------------------------------------------------------
+
+
 class Callback(BaseModel):
     """Where an item's result goes besides Redis: a Celery task, a webhook, or both."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: str | None = Field(None, min_length=1, max_length=200)
-    queue: str = Field("celery", min_length=1, max_length=200)
-    url: str | None = Field(None, max_length=2048)
+    task: TaskName | None = None
+    queue: TaskName = "celery"
+    url: CallbackUrl | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -62,16 +130,13 @@ class Callback(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/?#]+", value):
-            raise ValueError("must be an http:// or https:// URL")
+        _raise_if(url_problem(value))
         return value
 
     @field_validator("headers")
     @classmethod
     def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not re.match(r"^[A-Za-z0-9-]{1,100}$", name) or any(c in text for c in "\r\n"):
-                raise ValueError(f"invalid header {name!r}")
+        _raise_if(headers_problem(value))
         return value
 
 
@@ -84,31 +149,23 @@ class WorkItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(default_factory=new_item_id, min_length=1, max_length=MAX_ID_LENGTH)
+    id: ItemId = Field(default_factory=new_item_id)
     endpoint: Endpoint = Endpoint.CHAT_COMPLETIONS
     body: dict[str, Any]
     callback: Callback | None = None
-    # Limits checked by pydantic's core (no Python call per item): 16 keys, 64 / 512 chars.
-    metadata: dict[MetadataKey, MetadataValue] = Field(
-        default_factory=dict, max_length=MAX_METADATA_KEYS
-    )
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
     def _printable_id(cls, value: str) -> str:
-        if not (value.isascii() and value.isprintable()) or " " in value:
-            raise ValueError("must be printable ASCII without spaces or control characters")
+        _raise_if(id_problem(value))
         return value
 
     @model_validator(mode="after")
-    def _body_names_model(self) -> WorkItem:
-        model = self.body.get("model")
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError("body.model: the body must name a model (a non-empty string)")
-        if self.body.get("stream") not in (None, False):
-            raise ValueError("body.stream: streaming is not available in the Batch API")
-        if self.endpoint is Endpoint.EMBEDDINGS and "input" not in self.body:
-            raise ValueError("body.input: an embeddings request needs an input")
+    def _body_fits_the_batch_api(self) -> WorkItem:
+        problem = body_problem(self.endpoint, self.body)
+        if problem is not None:
+            raise ValueError(": ".join(problem))
         return self
 
     @property
@@ -117,22 +174,49 @@ class WorkItem(BaseModel):
 
     def embedding_inputs(self) -> int:
         """How many inputs this item adds to a batch's 50,000 embedding-input limit."""
-        if self.endpoint is not Endpoint.EMBEDDINGS:
-            return 0
-        value = self.body.get("input")
-        if isinstance(value, list) and value and not isinstance(value[0], int):
-            return len(value)
-        return 1
+        return embedding_inputs(self.endpoint, self.body)
+
+
+# -- the TypedDict twins submitting validates with ----------------------------------------------
+
+
+@with_config(ConfigDict(extra="forbid"))
+class CallbackFields(TypedDict, total=False):
+    task: TaskName | None
+    queue: TaskName
+    url: CallbackUrl | None
+    headers: dict[str, str]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ItemFields(TypedDict):
+    id: NotRequired[ItemId]
+    endpoint: NotRequired[Endpoint]
+    body: dict[str, Any]
+    callback: NotRequired[CallbackFields | None]
+    metadata: NotRequired[Metadata]
+
+
+ITEM_FIELDS: TypeAdapter[ItemFields] = TypeAdapter(ItemFields)
+
+
+# -- preparing items for storage ----------------------------------------------------------------
+
+
+FIELD_SEPARATOR = b"\x1f"
+"""Separates the fields of a record; orjson escapes control characters, and ids have none."""
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedItem:
     """A validated item with its request line serialized once, ready to store."""
 
-    item: WorkItem
-    line: bytes
-    extra: bytes
-    """'' or JSON with the fields the item hash needs besides its line (see submit.lua)."""
+    id: str
+    endpoint: str
+    model: str
+    record: bytes
+    """id, callback JSON, metadata JSON, embedding inputs and request line, joined by
+    FIELD_SEPARATOR (b'' for no callback or metadata): the submit script's input."""
 
 
 def _field_of(error: Any) -> str:
@@ -148,12 +232,16 @@ def _field_of(error: Any) -> str:
 def rejection_from(error: ValidationError, index: int | None, raw: Any) -> Rejection:
     """Turn pydantic's error into a Rejection naming the item and the field."""
     first = error.errors()[0]
-    item_id = raw.get("id") if isinstance(raw, dict) else getattr(raw, "id", None)
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     field = _field_of(first)
     if message.startswith(field + ": "):
         message = message[len(field) + 2 :]
-    return Rejection(index, item_id if isinstance(item_id, str) else None, field, message)
+    return Rejection(index, _given_id(raw), field, message)
+
+
+def _given_id(raw: Any) -> str | None:
+    item_id = raw.get("id") if isinstance(raw, dict) else getattr(raw, "id", None)
+    return item_id if isinstance(item_id, str) else None
 
 
 def _non_finite(value: Any) -> bool:
@@ -168,50 +256,67 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def _extra(item: WorkItem) -> bytes:
-    fields: dict[str, Any] = {}
-    if item.callback is not None:
-        fields["cb"] = item.callback.model_dump_json(exclude_defaults=True)
-    if item.metadata:
-        fields["md"] = orjson.dumps(item.metadata).decode()
-    inputs = item.embedding_inputs()
-    if inputs:
-        fields["nin"] = inputs
-    return orjson.dumps(fields) if fields else b""
+def _problem(fields: ItemFields, endpoint: Endpoint) -> tuple[str, str] | None:
+    """The first semantic problem of core-validated fields, as (field, message)."""
+    item_id = fields.get("id")
+    if item_id is not None and (message := id_problem(item_id)) is not None:
+        return "id", message
+    callback = fields.get("callback")
+    if callback:
+        if (message := url_problem(callback.get("url"))) is not None:
+            return "callback.url", message
+        headers = callback.get("headers")
+        if headers and (message := headers_problem(headers)) is not None:
+            return "callback.headers", message
+    return body_problem(endpoint, fields["body"])
 
 
 def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: int) -> PreparedItem:
     """Validate ``raw`` and serialize its request line, or raise InvalidItem naming the field."""
+    source: Any = raw
+    if isinstance(raw, WorkItem):
+        # Validated again: its fields may have been reassigned since it was built.
+        source = raw.model_dump(exclude_defaults=True)
+        source["id"] = raw.id
+    elif isinstance(raw, dict) and isinstance(raw.get("callback"), Callback):
+        source = {**raw, "callback": raw["callback"].model_dump(exclude_defaults=True)}
     try:
-        # A WorkItem is validated again: its fields may have been reassigned since it was built.
-        item = WorkItem.model_validate(raw.model_dump() if isinstance(raw, WorkItem) else raw)
+        fields = ITEM_FIELDS.validate_python(source)
     except ValidationError as error:
         raise InvalidItem([rejection_from(error, index, raw)]) from None
+    endpoint = fields.get("endpoint", Endpoint.CHAT_COMPLETIONS)
+    problem = _problem(fields, endpoint)
     # Name the item by the id its producer gave; a generated id would mean nothing to them.
-    given = (
-        item.id if isinstance(raw, WorkItem) or (isinstance(raw, dict) and "id" in raw) else None
-    )
+    given = fields.get("id")
+    if problem is not None:
+        raise InvalidItem([Rejection(index, given, *problem)])
+    item_id = given or new_item_id()
+    body = fields["body"]
     try:
         line = orjson.dumps(
-            {"custom_id": item.id, "method": "POST", "url": item.endpoint.value, "body": item.body}
+            {"custom_id": item_id, "method": "POST", "url": endpoint.value, "body": body}
         )
     except (TypeError, orjson.JSONEncodeError) as error:
         raise InvalidItem(
             [Rejection(index, given, "body", f"not JSON-serializable: {error}")]
         ) from None
     # orjson writes NaN and infinity as null: only a line with a null can hide one.
-    if b"null" in line and _non_finite(item.body):
+    if b"null" in line and _non_finite(body):
         raise InvalidItem([Rejection(index, given, "body", "NaN or infinity is not valid JSON")])
     if len(line) > max_line_bytes:
-        raise InvalidItem(
-            [
-                Rejection(
-                    index,
-                    given,
-                    "body",
-                    f"request line is {len(line)} bytes, over the "
-                    f"per-item limit of {max_line_bytes} bytes",
-                )
-            ]
+        message = (
+            f"request line is {len(line)} bytes, over the per-item limit of {max_line_bytes} bytes"
         )
-    return PreparedItem(item=item, line=line, extra=_extra(item))
+        raise InvalidItem([Rejection(index, given, "body", message)])
+    callback = fields.get("callback")
+    metadata = fields.get("metadata")
+    record = FIELD_SEPARATOR.join(
+        (
+            item_id.encode(),
+            b"" if callback is None else orjson.dumps(callback),
+            orjson.dumps(metadata) if metadata else b"",
+            b"%d" % embedding_inputs(endpoint, body),
+            line,
+        )
+    )
+    return PreparedItem(item_id, endpoint.value, body["model"], record)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -27,6 +29,7 @@ def text(value: Any) -> str:
 
 
 CHUNKS_PER_ROUND_TRIP = 8
+WINDOW = SUBMIT_CHUNK * CHUNKS_PER_ROUND_TRIP
 
 
 @dataclass
@@ -85,7 +88,7 @@ class Producer:
         prepared = prepare(item, None, self.settings.item_byte_limit())
         report = self._store([prepared])
         if report.queue_full:
-            ptag = partition_tag(prepared.item.endpoint.value, prepared.item.model)
+            ptag = partition_tag(prepared.endpoint, prepared.model)
             raise QueueFull(ptag, self.settings.max_queued, report.queue_full)
         return (report.accepted or report.duplicates)[0]
 
@@ -94,32 +97,64 @@ class Producer:
     ) -> SubmitReport:
         """Store many items, pipelined; a bad item is reported and never blocks the others.
 
-        With ``strict=True`` any invalid item raises InvalidItem and nothing is stored.
+        Items stream through in windows of WINDOW, so memory stays flat for any number of
+        them; while one window is on its way to Redis the next is validated. With
+        ``strict=True`` any invalid item raises InvalidItem and nothing is stored (the
+        items are then all validated before the first is stored).
         """
-        prepared: list[PreparedItem] = []
-        rejected: list[Rejection] = []
+        report = SubmitReport()
         limit = self.settings.item_byte_limit()
-        for index, raw in enumerate(items):
-            try:
-                prepared.append(prepare(raw, index, limit))
-            except InvalidItem as error:
-                rejected.extend(error.rejections)
-        if strict and rejected:
-            raise InvalidItem(rejected)
-        report = self._store(prepared)
-        report.rejected = rejected
+        windows = self._windows(items, limit, report.rejected)
+        if strict:
+            held = list(windows)
+            if report.rejected:
+                raise InvalidItem(report.rejected)
+            windows = iter(held)
+        first = next(windows, None)
+        if first is None:
+            return report
+        second = next(windows, None)
+        if second is None:
+            self._store(first, report)
+            return report
+        # Overlap Redis's work on one window with validating the next (the socket wait
+        # releases the GIL); one window in flight at a time keeps the report in order.
+        with ThreadPoolExecutor(1, thread_name_prefix="batchrelay-submit") as sender:
+            pending = sender.submit(self._store, first, report)
+            for window in chain([second], windows):
+                pending.result()
+                pending = sender.submit(self._store, window, report)
+            pending.result()
         return report
 
-    def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
+    @staticmethod
+    def _windows(
+        items: Iterable[WorkItem | dict[str, Any]], limit: int, rejected: list[Rejection]
+    ) -> Iterator[list[PreparedItem]]:
+        window: list[PreparedItem] = []
+        for index, raw in enumerate(items):
+            try:
+                window.append(prepare(raw, index, limit))
+            except InvalidItem as error:
+                rejected.extend(error.rejections)
+                continue
+            if len(window) == WINDOW:
+                yield window
+                window = []
+        if window:
+            yield window
+
+    def _store(
+        self, prepared: list[PreparedItem], report: SubmitReport | None = None
+    ) -> SubmitReport:
+        report = SubmitReport() if report is None else report
         by_partition: dict[str, list[PreparedItem]] = {}
         for p in prepared:
-            ptag = partition_tag(p.item.endpoint.value, p.item.model)
-            by_partition.setdefault(ptag, []).append(p)
-        report = SubmitReport()
+            by_partition.setdefault(partition_tag(p.endpoint, p.model), []).append(p)
         now = repr(time.time())
+        outcome = {1: report.accepted, 0: report.duplicates, -1: report.queue_full}
         for ptag, group in by_partition.items():
-            first = group[0].item
-            info = orjson.dumps({"endpoint": first.endpoint.value, "model": first.model})
+            info = orjson.dumps({"endpoint": group[0].endpoint, "model": group[0].model})
             pk = self.keys.partition(ptag)
             chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
             for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
@@ -127,10 +162,7 @@ class Producer:
                 replies = self._round_trip(ptag, info, pk, round_trip, now)
                 for chunk, codes in zip(round_trip, replies, strict=True):
                     for p, code in zip(chunk, codes, strict=True):
-                        target = {1: report.accepted, 0: report.duplicates}.get(
-                            code, report.queue_full
-                        )
-                        target.append(p.item.id)
+                        outcome[code].append(p.id)
         return report
 
     def _round_trip(
@@ -155,9 +187,9 @@ class Producer:
     def _submit_chunk(
         self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any
     ) -> None:
-        args: list[Any] = [now, self.settings.max_queued, pk.item_prefix]
-        for p in chunk:
-            args += (p.item.id, p.line, p.extra)
+        # One argument for the whole chunk: cheaper to send and to unpack than five per item.
+        records = b"\n".join([p.record for p in chunk])
+        args = [now, self.settings.max_queued, pk.item_prefix, records]
         self.scripts.queue(pipe, "submit", [pk.queue, pk.delayed, pk.counts], args)
 
     # -- reading ----------------------------------------------------------------------------

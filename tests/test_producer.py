@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -142,3 +143,54 @@ def test_the_sdk_needs_neither_celery_nor_the_worker() -> None:
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_fields_besides_the_line_are_stored_as_given(producer: Producer, redis: Redis) -> None:
+    callback = Callback(task="svc.done", queue="results", url="https://hooks.example/x",
+                        headers={"X-Token": "t"})  # fmt: skip
+    producer.submit(WorkItem(id='quo"te\\id', body={"model": "m"}, callback=callback,
+                             metadata={"ticket": "42"}))  # fmt: skip
+    producer.submit({"id": "emb", "endpoint": "/v1/embeddings",
+                     "body": {"model": "e", "input": ["a", "b", "c"]}})  # fmt: skip
+    fields = redis.hgetall(producer.locate('quo"te\\id').item('quo"te\\id'))
+    assert Callback.model_validate_json(fields[b"cb"]) == callback
+    assert orjson.loads(fields[b"md"]) == {"ticket": "42"}
+    assert orjson.loads(fields[b"line"])["custom_id"] == 'quo"te\\id'
+    assert b"nin" not in fields
+    assert redis.hget(producer.locate("emb").item("emb"), "nin") == b"3"
+
+
+def test_submit_many_streams_its_input(producer: Producer, redis: Redis) -> None:
+    """A generator is consumed window by window: items are in Redis before it is exhausted."""
+    pk = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
+    seen_stored: list[int] = []
+
+    def generate() -> Iterator[dict[str, Any]]:
+        for n in range(20_001):
+            if n == 19_000:
+                seen_stored.append(int(redis.llen(pk.queue)))
+            if n == 9_000:
+                yield {"id": "broken", "body": {"model": 7}}
+            elif n == 17_000:
+                yield chat("i5")
+            else:
+                yield chat(f"i{n}")
+
+    report = producer.submit_many(generate())
+    assert seen_stored and seen_stored[0] >= 8_000, seen_stored
+    assert [(r.index, r.item_id, r.field) for r in report.rejected] == [
+        (9000, "broken", "body.model")
+    ]
+    assert report.duplicates == ["i5"]
+    assert len(report.accepted) == 19_999 == len(set(report.accepted))
+    assert redis.llen(pk.queue) == 19_999
+
+
+def test_strict_validates_everything_before_storing(producer: Producer, redis: Redis) -> None:
+    def generate() -> Iterator[dict[str, Any]]:
+        yield from (chat(f"s{n}") for n in range(10_000))
+        yield {"id": "last", "body": {}}
+
+    with pytest.raises(InvalidItem, match="last"):
+        producer.submit_many(generate(), strict=True)
+    assert keyspace(redis) == set()

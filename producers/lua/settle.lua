@@ -8,35 +8,45 @@
 --   result_tail: the result JSON object without its opening brace; the attempt, idempotency
 --   key and metadata are spliced in front of it here, where the item's fields are at hand.
 -- An item without a callback is delivered here and now (its Redis result is its delivery).
+-- Each call from Lua costs more than the work it does, so an item gets one HMGET, one SET
+-- and one HSET, and the sorted sets and counters are written once per chunk.
 -- Returns {succeeded, retried, dead, skipped, id awaiting delivery...}.
 local bid, prefix, rprefix, nprefix, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local now, ttl, max_att = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local stamp = ARGV[6]
+local now, ttl, max_att = tonumber(stamp), tonumber(ARGV[7]), tonumber(ARGV[8])
 local backoff, backoff_max, lease = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local ok, retried, dead, skipped = 0, 0, 0, 0
-local to_deliver, delta = {}, {}
+local to_deliver, undelivered, delayed, dead_ids, delta = {}, {}, {}, {}, {}
 
 local function count(state, n)
   delta[state] = (delta[state] or 0) + n
 end
 
-local function finish(id, key, state, f, tail, code, message)
+local function add(list, a, b)
+  list[#list + 1] = a
+  list[#list + 1] = b
+end
+
+-- f: st, b, att, md, cb, hist
+local function finish(id, state, f, tail, fields)
   local att = f[3]
-  local result = '{"attempt":' .. att .. ',"idempotency_key":' .. cjson.encode(id .. ':' .. att)
-    .. ',"metadata":' .. (f[4] or '{}') .. ',' .. tail
-  redis.call('SET', rprefix .. id, result, 'EX', ttl)
-  if code ~= '' then redis.call('HSET', key, 'code', code, 'msg', message) end
+  redis.call('SET', rprefix .. id, '{"attempt":' .. att .. ',"idempotency_key":'
+    .. cjson.encode(id .. ':' .. att) .. ',"metadata":' .. (f[4] or '{}') .. ',' .. tail,
+    'EX', ttl)
   if redis.call('EXISTS', wprefix .. id) == 1 then
     redis.call('RPUSH', nprefix .. id, '1')
     redis.call('EXPIRE', nprefix .. id, 300)
   end
+  add(fields, 'out', state)
+  add(fields, 't_' .. state, stamp)
   if f[5] then
-    redis.call('HSET', key, 'st', state, 'out', state, 't_' .. state, ARGV[6])
-    redis.call('ZADD', KEYS[2], now + lease, id)
+    add(fields, 'st', state)
+    add(undelivered, now + lease, id)
     to_deliver[#to_deliver + 1] = id
     count(state, 1)
   else
-    redis.call('HSET', key, 'st', 'delivered', 'out', state, 't_' .. state, ARGV[6],
-      't_delivered', ARGV[6])
+    add(fields, 'st', 'delivered')
+    add(fields, 't_delivered', stamp)
     count('delivered', 1)
     count('delivered_' .. state, 1)
   end
@@ -45,23 +55,24 @@ end
 for i = 12, #ARGV, 5 do
   local id, outcome, tail, code, message = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb')
+  local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb', 'hist')
   if (f[1] ~= 'submitted' and f[1] ~= 'packed') or f[2] ~= bid then
     skipped = skipped + 1
   else
     count(f[1], -1)
     local att = tonumber(f[3])
-    if code ~= '' then
-      redis.call('HSET', key, 'hist', (redis.call('HGET', key, 'hist') or '') .. att .. ':' .. code .. ';')
-    end
+    local fields = {}
+    if code ~= '' then add(fields, 'hist', (f[6] or '') .. att .. ':' .. code .. ';') end
     if outcome == 'ok' then
-      finish(id, key, 'succeeded', f, tail, '', '')
+      finish(id, 'succeeded', f, tail, fields)
       ok = ok + 1
     elseif outcome == 'dead' or (outcome == 'retry' and att >= max_att) then
       local reason = code
       if outcome == 'retry' then reason = 'max_attempts:' .. code end
-      finish(id, key, 'dead', f, tail, reason, message)
-      redis.call('ZADD', KEYS[4], now, id)
+      add(fields, 'code', reason)
+      add(fields, 'msg', message)
+      finish(id, 'dead', f, tail, fields)
+      add(dead_ids, now, id)
       dead = dead + 1
     else
       local next_att, delay = att, 0
@@ -69,14 +80,29 @@ for i = 12, #ARGV, 5 do
         next_att = att + 1
         delay = math.min(backoff * 2 ^ (att - 1), backoff_max)
       end
-      redis.call('HSET', key, 'st', 'queued', 'att', next_att, 't_queued', ARGV[6], 'code', code, 'msg', message)
+      add(fields, 'st', 'queued')
+      add(fields, 'att', next_att)
+      add(fields, 't_queued', stamp)
+      add(fields, 'code', code)
+      add(fields, 'msg', message)
       redis.call('HDEL', key, 'b')
-      redis.call('ZADD', KEYS[3], now + delay, id)
+      add(delayed, now + delay, id)
       count('queued', 1)
       retried = retried + 1
     end
+    redis.call('HSET', key, unpack(fields))
   end
 end
+
+-- unpack() is bounded by Lua's stack: add in slices.
+local function zadd(key, pairs)
+  for s = 1, #pairs, 2000 do
+    redis.call('ZADD', key, unpack(pairs, s, math.min(s + 1999, #pairs)))
+  end
+end
+zadd(KEYS[2], undelivered)
+zadd(KEYS[3], delayed)
+zadd(KEYS[4], dead_ids)
 for state, n in pairs(delta) do
   if n ~= 0 then redis.call('HINCRBY', KEYS[1], state, n) end
 end

@@ -1,30 +1,54 @@
 -- Store a chunk of validated items of one partition; an existing id is stored once.
 -- KEYS: queue, delayed, counts
--- ARGV: now, max_queued, item_prefix, then (id, line, extra)* where extra is '' or a JSON
---       object with optional cb (callback JSON), md (metadata JSON) and nin (embedding inputs).
+-- ARGV: now, max_queued, item_prefix, records: one record per item, separated by '\n', each
+--       id, callback JSON, metadata JSON, embedding inputs and request line, separated by
+--       '\31' (models.PreparedItem); neither separator can occur inside a field.
 -- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full.
-local now, max_queued, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local depth = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-local codes, stored = {}, {}
-for i = 4, #ARGV, 3 do
-  local id, line, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local key = prefix .. id
-  if redis.call('EXISTS', key) == 1 then
+local find, sub = string.find, string.sub
+local codes, stored, seen = {}, {}, {}
+-- One EXISTS over the whole chunk: when none of its ids is known (the usual case) the
+-- per-item check is skipped; a call from Lua costs more than the lookup it makes.
+local keys, pos, size = {}, 1, #records
+while pos <= size do
+  local a = find(records, '\31', pos, true)
+  keys[#keys + 1] = prefix .. sub(records, pos, a - 1)
+  pos = (find(records, '\n', a, true) or size) + 1
+end
+local known = 0
+for s = 1, #keys, 1000 do
+  known = known + redis.call('EXISTS', unpack(keys, s, math.min(s + 999, #keys)))
+end
+local n = 0
+pos = 1
+while pos <= size do
+  n = n + 1
+  local stop = find(records, '\n', pos, true) or size + 1
+  local a = find(records, '\31', pos, true)
+  local b = find(records, '\31', a + 1, true)
+  local c = find(records, '\31', b + 1, true)
+  local d = find(records, '\31', c + 1, true)
+  local id = sub(records, pos, a - 1)
+  local key = keys[n]
+  if seen[id] or (known > 0 and redis.call('EXISTS', key) == 1) then
     codes[#codes + 1] = 0
   elseif depth >= max_queued then
     codes[#codes + 1] = -1
   else
-    redis.call('HSET', key, 'line', line, 'st', 'queued', 'att', 1, 't_queued', now)
-    if extra ~= '' then
-      local e = cjson.decode(extra)
-      if e.cb then redis.call('HSET', key, 'cb', e.cb) end
-      if e.md then redis.call('HSET', key, 'md', e.md) end
-      if e.nin then redis.call('HSET', key, 'nin', e.nin) end
-    end
+    -- One HSET per item: every field is known here.
+    local fields = {'line', sub(records, d + 1, stop - 1), 'st', 'queued', 'att', 1, 't_queued', now}
+    if b > a + 1 then fields[#fields + 1] = 'cb'; fields[#fields + 1] = sub(records, a + 1, b - 1) end
+    if c > b + 1 then fields[#fields + 1] = 'md'; fields[#fields + 1] = sub(records, b + 1, c - 1) end
+    local inputs = sub(records, c + 1, d - 1)
+    if inputs ~= '0' then fields[#fields + 1] = 'nin'; fields[#fields + 1] = inputs end
+    redis.call('HSET', key, unpack(fields))
     stored[#stored + 1] = id
+    seen[id] = true
     depth = depth + 1
     codes[#codes + 1] = 1
   end
+  pos = stop + 1
 end
 if #stored > 0 then
   redis.call('RPUSH', KEYS[1], unpack(stored))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -51,7 +52,12 @@ class CollectReport:
 
 
 class Collector:
-    """Settles one batch; holds the chunk being built and what it has counted."""
+    """Settles one batch; holds the chunk being built and what it has counted.
+
+    A full chunk is settled by a sender thread while the next one is parsed: the Lua work in
+    Redis and the JSON work here then overlap (waiting on the socket releases the GIL). One
+    chunk at a time is in flight, so memory stays bounded and chunks settle in order.
+    """
 
     def __init__(
         self,
@@ -69,25 +75,52 @@ class Collector:
         self.report = CollectReport()
         self._pending: list[Outcome] = []
         self._pending_bytes = 0
+        self._sender: ThreadPoolExecutor | None = None
+        self._in_flight: Future[Settled] | None = None
 
     def add(self, outcome: Outcome, size: int = 0) -> None:
         self._pending.append(outcome)
         self._pending_bytes += size
         # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
         if len(self._pending) >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
-            self.flush()
+            self._send()
 
     def flush(self) -> None:
+        """Settle everything added so far, and wait for it."""
+        self._send()
+        self._finish()
+        self.close()
+
+    def close(self) -> None:
+        """Stop the sender thread once the chunk in flight (if any) has settled. After an
+        error its deliveries may not be queued; housekeeping queues them when they are due."""
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+        self._in_flight = None
+
+    def _send(self) -> None:
         if not self._pending:
             return
-        settled = self.store.settle(self.batch, self._pending)
-        failpoint("collect.mid")
-        self.report.add(settled)
-        finished = settled.finished
+        chunk = self._pending
         self._pending = []
         self._pending_bytes = 0
+        self._finish()
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="batchrelay-settle")
+        self._in_flight = self._sender.submit(self.store.settle, self.batch, chunk)
+
+    def _finish(self) -> None:
+        """Wait for the chunk in flight, then count it and queue its deliveries."""
+        if self._in_flight is None:
+            return
+        settled = self._in_flight.result()
+        self._in_flight = None
+        failpoint("collect.mid")
+        self.report.add(settled)
         self.keep_lock()
         self.store.renew_lease(self.batch.id)
+        finished = settled.finished
         chunk = self.settings.delivery_chunk
         for start in range(0, len(finished), chunk):
             self.dispatcher.deliver(self.batch.partition, finished[start : start + chunk])
@@ -179,6 +212,22 @@ def back_off_model(store: Store, settings: Settings, ptag: str) -> None:
     log.warning("partition %s: token_limit_exceeded, backing off %.0fs", ptag, delay)
 
 
+def read_files(collector: Collector, api: BatchAPI, batch: Batch) -> None:
+    """Settle the items of the batch's output and error files."""
+    for name in ("output_file_id", "error_file_id"):
+        file_id = batch.get(name)
+        if file_id:
+            try:
+                collector.read_file(api.lines(file_id))
+            except OpenAIError as error:
+                if error.retryable:
+                    raise
+                # A file that is gone for good: its items get no line and are retried below.
+                collector.flush()
+                collector.report.missing_files += 1
+                log.warning("batch %s: %s %s unreadable: %s", batch.id, name, file_id, error)
+
+
 def collect(
     store: Store,
     api: BatchAPI,
@@ -193,19 +242,11 @@ def collect(
     if batch.state not in COLLECTABLE.split(","):
         return None
     collector = Collector(store, batch, dispatcher, settings, keep_lock)
-    for name in ("output_file_id", "error_file_id"):
-        file_id = batch.get(name)
-        if file_id:
-            try:
-                collector.read_file(api.lines(file_id))
-            except OpenAIError as error:
-                if error.retryable:
-                    raise
-                # A file that is gone for good: its items get no line and are retried below.
-                collector.flush()
-                collector.report.missing_files += 1
-                log.warning("batch %s: %s %s unreadable: %s", batch_id, name, file_id, error)
-    settle_unfinished(collector, batch, settings)
+    try:
+        read_files(collector, api, batch)
+        settle_unfinished(collector, batch, settings)
+    finally:
+        collector.close()
     report = collector.report
     if batch.get("error_code") == "token_limit_exceeded":
         back_off_model(store, settings, batch.partition)
