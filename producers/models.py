@@ -219,7 +219,8 @@ class PreparedItem:
     FIELD_SEPARATOR (b'' for no callback or metadata): the submit script's input."""
 
 
-def _field_of(error: Any) -> str:
+def field_of(error: Any) -> str:
+    """The dotted field one pydantic error is about; a model-level error names it in its text."""
     loc = ".".join(str(p) for p in error.get("loc", ())) or "item"
     message = str(error.get("msg", ""))
     if loc == "item" and ": " in message:
@@ -233,7 +234,7 @@ def rejection_from(error: ValidationError, index: int | None, raw: Any) -> Rejec
     """Turn pydantic's error into a Rejection naming the item and the field."""
     first = error.errors()[0]
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    field = _field_of(first)
+    field = field_of(first)
     if message.startswith(field + ": "):
         message = message[len(field) + 2 :]
     return Rejection(index, _given_id(raw), field, message)

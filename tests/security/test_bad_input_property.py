@@ -7,12 +7,14 @@ import io
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from redis import Redis
 
 from producers import InvalidItem, Producer
-from producers.models import Endpoint
+from producers.models import FIELD_SEPARATOR, Endpoint, WorkItem, field_of, prepare
 from worker.cli.items import submit_file
 
 JSON = st.recursive(
@@ -138,3 +140,24 @@ def test_batchrelay_submit_file_accounts_for_every_line(
     assert len(report.accepted) + len(report.duplicates) + len(report.rejected) == non_empty
     assert all(r.index is not None and r.index >= 1 for r in report.rejected)
     assert stored_ids(producer) == set(report.accepted)
+
+
+@settings(max_examples=400, deadline=None)
+@given(item=ITEMS)
+def test_submit_validation_agrees_with_the_work_item_model(item: Any) -> None:
+    """prepare() validates through a TypedDict twin of WorkItem; both must refuse the same
+    items for a field the model names too (prepare may also refuse a body JSON cannot carry)."""
+    try:
+        WorkItem.model_validate(item)
+    except ValidationError as error:
+        with pytest.raises(InvalidItem) as caught:
+            prepare(item, 0, 1_000_000)
+        # With several problems each names one of them, not always the same one first.
+        assert caught.value.rejections[0].field in {field_of(e) for e in error.errors()}
+        return
+    try:
+        prepared = prepare(item, 0, 1_000_000)
+    except InvalidItem as error:
+        assert error.rejections[0].field == "body"
+    else:
+        assert orjson.loads(prepared.record.split(FIELD_SEPARATOR)[-1])["body"] == item["body"]
