@@ -21,7 +21,7 @@ from producers.keys import Keys, PartitionKeys, batch_partition
 from producers.producer import text
 from producers.scripts import Scripts
 from producers.settings import Settings
-from producers.status import BatchState
+from producers.status import TERMINAL_BATCH_STATES, BatchState
 
 LINES_PER_READ = 2000
 MOVE_CHUNK = 5000
@@ -197,10 +197,12 @@ class Store:
         pk = self.pk(batch_partition(batch_id))
         now = time.time()
         deadline = repr(now + self.settings.lease_seconds) if lease else ""
-        args: list[Any] = [batch_id, expected, str(new), repr(now), deadline, live]
+        # A finished batch is forgotten with its items' results.
+        expire = self.settings.result_ttl if new in TERMINAL_BATCH_STATES else ""
+        args: list[Any] = [batch_id, expected, str(new), repr(now), deadline, live, expire]
         for name, value in fields.items():
             args += (name, "" if value is None else str(value))
-        keys = [pk.batch(batch_id), pk.leases, pk.live, pk.batches]
+        keys = [pk.batch(batch_id), pk.leases, pk.live, pk.batches, pk.members(batch_id)]
         return bool(self.scripts.run("batch_transition", keys, args))
 
     def renew_lease(self, batch_id: str) -> None:
@@ -411,6 +413,16 @@ class Store:
         pipe.hset(pk.item(item_id), mapping={"dl_err": reason[:500]})
         pipe.zadd(pk.dead, {item_id: time.time()})
         pipe.hincrby(pk.counts, "webhook_dead", 1)
+        pipe.execute()
+
+    def forget_finished(self, ptag: str, now: float) -> None:
+        """Drop index entries older than the results: batches and dead letters whose
+        hashes have expired (or are about to)."""
+        pk = self.pk(ptag)
+        horizon = now - self.settings.result_ttl
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(pk.batches, "-inf", horizon)
+        pipe.zremrangebyscore(pk.dead, "-inf", horizon)
         pipe.execute()
 
     def revive(self, ptag: str, reason: str = "", limit: int = 1_000_000) -> int:

@@ -1,7 +1,8 @@
 -- Move a batch from one of the expected states to another, atomically with its indexes.
--- KEYS: batch, leases, live, batches
+-- KEYS: batch, leases, live, batches, members
 -- ARGV: batch_id, expected states (comma separated), new state, now, lease deadline ('' = drop
---       the lease), live ('add' | 'rem' | ''), then field/value pairs to set.
+--       the lease), live ('add' | 'rem' | ''), seconds until the batch and its members list
+--       expire ('' = never: the batch is not finished), then field/value pairs to set.
 -- Returns 1 when moved, 0 when the batch was not in an expected state.
 local bid, expected, new = ARGV[1], ARGV[2], ARGV[3]
 local current = redis.call('HGET', KEYS[1], 'st')
@@ -14,5 +15,9 @@ end
 redis.call('HSET', KEYS[1], 'st', new, 't_' .. new, ARGV[4])
 if ARGV[5] == '' then redis.call('ZREM', KEYS[2], bid) else redis.call('ZADD', KEYS[2], ARGV[5], bid) end
 if ARGV[6] == 'add' then redis.call('SADD', KEYS[3], bid) elseif ARGV[6] == 'rem' then redis.call('SREM', KEYS[3], bid) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[7] ~= '' then
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
+end
 return 1

@@ -61,7 +61,7 @@ for i = 12, #ARGV, 5 do
   else
     count(f[1], -1)
     local att = tonumber(f[3])
-    local fields = {}
+    local fields, finished = {}, true
     if code ~= '' then add(fields, 'hist', (f[6] or '') .. att .. ':' .. code .. ';') end
     if outcome == 'ok' then
       finish(id, 'succeeded', f, tail, fields)
@@ -80,6 +80,7 @@ for i = 12, #ARGV, 5 do
         next_att = att + 1
         delay = math.min(backoff * 2 ^ (att - 1), backoff_max)
       end
+      finished = false
       add(fields, 'st', 'queued')
       add(fields, 'att', next_att)
       add(fields, 't_queued', stamp)
@@ -91,6 +92,8 @@ for i = 12, #ARGV, 5 do
       retried = retried + 1
     end
     redis.call('HSET', key, unpack(fields))
+    -- A finished item is forgotten with its result (its id may then be submitted anew).
+    if finished then redis.call('EXPIRE', key, ttl) end
   end
 end
 

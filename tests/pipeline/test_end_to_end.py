@@ -31,8 +31,16 @@ def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redi
     body = result["response"]["body"]
     assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"]
     wait_for(lambda: producer.status("one").state == "delivered", 20, "delivered")
-    stamps = producer.status("one").timestamps
-    assert list(stamps) == ["queued", "packed", "submitted", "succeeded", "delivered"]
+    status = producer.status("one")
+    assert list(status.timestamps) == ["queued", "packed", "submitted", "succeeded", "delivered"]
+    # Finished items and batches are forgotten with their results, not kept forever.
+    pk = producer.locate("one")
+    ttl = producer.settings.result_ttl
+    assert 0 < redis.ttl(pk.item("one")) <= ttl
+    assert 0 < redis.ttl(pk.result("one")) <= ttl
+    assert status.batch_id is not None
+    wait_for(lambda: redis.ttl(pk.batch(status.batch_id)) > 0, 20, "the batch collected")
+    assert 0 < redis.ttl(pk.members(status.batch_id)) <= ttl
 
 
 def test_ten_thousand_items_in_four_batches_delivered_once(

@@ -50,6 +50,7 @@ def keep_house(
         else:
             store.drop_lease(batch_id)
     for partition in store.partitions():
+        store.forget_finished(partition.tag, now)
         ids = store.due_deliveries(partition.tag, now, DELIVERY_SCAN)
         for start in range(0, len(ids), settings.delivery_chunk):
             dispatcher.deliver(partition.tag, ids[start : start + settings.delivery_chunk])

@@ -1,0 +1,46 @@
+"""Retention against a real Redis: what is finished is forgotten with its results."""
+
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+
+from producers import Producer
+from producers.keys import partition_tag
+from producers.settings import Settings
+from tests.support.items import chat
+from worker.store import Store
+
+PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+
+
+def test_a_forgotten_dead_letter_is_dropped_not_revived(
+    producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    store = Store(redis, settings)
+    producer.submit_many([chat("gone"), chat("kept")])
+    pk = store.pk(PTAG)
+    redis.delete(pk.queue)
+    for item_id in ("gone", "kept"):
+        redis.hset(pk.item(item_id), mapping={"st": "dead", "code": "x"})
+        redis.expire(pk.item(item_id), 3600)
+        redis.zadd(pk.dead, {item_id: time.time()})
+    redis.delete(pk.item("gone"))  # its time to live passed
+    assert store.revive(PTAG) == 1
+    assert redis.zcard(pk.dead) == 0
+    assert redis.lrange(pk.queue, 0, -1) == [b"kept"]
+    assert redis.ttl(pk.item("kept")) == -1  # queued again: kept until it finishes
+    assert not redis.exists(pk.item("gone"))
+
+
+def test_index_entries_older_than_the_results_are_dropped(redis: Redis, settings: Settings) -> None:
+    store = Store(redis, settings)
+    pk = store.pk(PTAG)
+    now = time.time()
+    old, recent = now - settings.result_ttl - 1, now - settings.result_ttl + 60
+    redis.zadd(pk.batches, {"brb-old": old, "brb-recent": recent})
+    redis.zadd(pk.dead, {"old": old, "recent": recent})
+    store.forget_finished(PTAG, now)
+    assert redis.zrange(pk.batches, 0, -1) == [b"brb-recent"]
+    assert redis.zrange(pk.dead, 0, -1) == [b"recent"]
