@@ -8,8 +8,8 @@
 --   result_tail: the result JSON object without its opening brace; the attempt, idempotency
 --   key and metadata are spliced in front of it here, where the item's fields are at hand.
 -- An item without a callback is delivered here and now (its Redis result is its delivery).
--- Each call from Lua costs more than the work it does, so an item gets one HMGET, one SET
--- and one HSET, and the sorted sets and counters are written once per chunk.
+-- A finished item's hash expires with its result. The calls per item are the reads and
+-- writes of its own keys; the sorted sets and counters are written once per chunk.
 -- Returns {succeeded, retried, dead, skipped, id awaiting delivery...}.
 local bid, prefix, rprefix, nprefix, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stamp = ARGV[6]
