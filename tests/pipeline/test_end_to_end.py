@@ -38,9 +38,10 @@ def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redi
     ttl = producer.settings.result_ttl
     assert 0 < redis.ttl(pk.item("one")) <= ttl
     assert 0 < redis.ttl(pk.result("one")) <= ttl
-    assert status.batch_id is not None
-    wait_for(lambda: redis.ttl(pk.batch(status.batch_id)) > 0, 20, "the batch collected")
-    assert 0 < redis.ttl(pk.members(status.batch_id)) <= ttl
+    batch_id = status.batch_id
+    assert batch_id is not None
+    wait_for(lambda: redis.ttl(pk.batch(batch_id)) > 0, 20, "the batch collected")
+    assert 0 < redis.ttl(pk.members(batch_id)) <= ttl
 
 
 def test_ten_thousand_items_in_four_batches_delivered_once(
