@@ -64,6 +64,32 @@ def test_sigkill_worker_at_each_step(
         assert len(ours) == len(set(ours)), "a batch was created twice"
 
 
+def test_sigkill_housekeeping_between_abandoning_and_releasing(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, tmp_path: Path
+) -> None:
+    """The packer dies mid-pack; the worker that abandons its batch dies before returning
+    the items to the queue; a third worker must still return them."""
+    packed, abandoned = tmp_path / "pack.fired", tmp_path / "release.fired"
+    receiver(cluster)
+    packer = cluster.worker("packer", extra_env={"BATCHRELAY_FAILPOINT": f"pack.mid:{packed}"})
+    batch = items(300)
+    producer.submit_many(batch)
+    cluster.beat()
+    wait_for(lambda: packed.exists() and packer.poll() is not None, 90, "the packer killed")
+    keeper = cluster.worker(
+        "keeper", extra_env={"BATCHRELAY_FAILPOINT": f"housekeeping.release:{abandoned}"}
+    )
+    wait_for(lambda: abandoned.exists() and keeper.poll() is not None, 90, "the keeper killed")
+    cluster.worker("rescuer")
+    ids = [i["id"] for i in batch]
+    wait_for(lambda: finished(producer, ids), 180, "every item delivered after both kills")
+    wait_callbacks(redis, len(ids))
+    result = ledger(producer, Store(redis, settings), redis, ids)
+    print(f"\nhousekeeping.release: {result.line()}")
+    result.assert_nothing_lost()
+    assert result.succeeded == len(ids)
+
+
 def test_sigkill_the_active_beat_the_standby_takes_over(
     cluster: Cluster, producer: Producer, redis: Redis, settings: Settings
 ) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from producers.errors import BatchNotFound
 from producers.settings import Settings
 from producers.status import BatchState
+from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.store import Store
 
@@ -24,19 +26,36 @@ class HousekeepingReport:
     redelivered: int = 0
 
 
+def release(store: Store, batch_id: str) -> int:
+    """Return the items of a batch whose packer died to the queue, then drop its lease."""
+    released = store.release_members(batch_id, "packed", note="packer died")
+    store.drop_lease(batch_id)
+    if released:
+        log.warning("batch %s: packer died, %d items returned to the queue", batch_id, released)
+    return released
+
+
 def keep_house(
     store: Store, settings: Settings, dispatcher: Dispatcher, now: float
 ) -> HousekeepingReport:
     """Act on expired leases and overdue deliveries. The caller holds the housekeeping lock."""
     report = HousekeepingReport()
     for batch_id in store.expired_leases(now):
-        batch = store.batch(batch_id)
+        try:
+            batch = store.batch(batch_id)
+        except BatchNotFound:  # forgotten (past its time to live): nothing left to resume
+            store.drop_lease(batch_id)
+            continue
         if batch.state == BatchState.PACKING:
+            # Abandoned under a lease: should this pass die before releasing the items, the
+            # lease expires again and the next pass releases them (the branch below).
             if store.transition(
-                batch_id, BatchState.PACKING, BatchState.ABANDONED, note="packer died"
+                batch_id, BatchState.PACKING, BatchState.ABANDONED, lease=True, note="packer died"
             ):
-                report.released += store.release_members(batch_id, "packed", note="packer died")
-                log.warning("batch %s: packer died, items returned to the queue", batch_id)
+                failpoint("housekeeping.release")
+                report.released += release(store, batch_id)
+        elif batch.state == BatchState.ABANDONED:
+            report.released += release(store, batch_id)
         elif batch.state in RESUBMIT:
             store.renew_lease(batch_id)
             dispatcher.submit(batch_id)
