@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -28,8 +29,9 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-CHUNKS_PER_ROUND_TRIP = 8
+CHUNKS_PER_ROUND_TRIP = 4
 WINDOW = SUBMIT_CHUNK * CHUNKS_PER_ROUND_TRIP
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -44,6 +46,12 @@ class SubmitReport:
     @property
     def ok(self) -> bool:
         return not self.rejected and not self.queue_full
+
+    def merge(self, other: SubmitReport) -> None:
+        """Add what storing another window did."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.queue_full += other.queue_full
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class Producer:
         """Store many items, pipelined; a bad item is reported and never blocks the others.
 
         Items stream through in windows of WINDOW, so memory stays flat for any number of
-        them; while one window is on its way to Redis the next is validated. With
+        them; while earlier windows are on their way to Redis the next is validated. With
         ``strict=True`` any invalid item raises InvalidItem and nothing is stored (the
         items are then all validated before the first is stored).
         """
@@ -115,16 +123,18 @@ class Producer:
             return report
         second = next(windows, None)
         if second is None:
-            self._store(first, report)
+            report.merge(self._store(first))
             return report
-        # Overlap Redis's work on one window with validating the next (the socket wait
-        # releases the GIL); one window in flight at a time keeps the report in order.
-        with ThreadPoolExecutor(1, thread_name_prefix="batchrelay-submit") as sender:
-            pending = sender.submit(self._store, first, report)
-            for window in chain([second], windows):
-                pending.result()
-                pending = sender.submit(self._store, window, report)
-            pending.result()
+        # Validate the next window while earlier ones are on their way to Redis (waiting on a
+        # socket releases the GIL); with two in flight Redis never waits for the next one.
+        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="batchrelay-submit") as senders:
+            pending: deque[Future[SubmitReport]] = deque()
+            for window in chain([first, second], windows):
+                if len(pending) == IN_FLIGHT:
+                    report.merge(pending.popleft().result())
+                pending.append(senders.submit(self._store, window))
+            while pending:
+                report.merge(pending.popleft().result())
         return report
 
     @staticmethod
@@ -144,10 +154,8 @@ class Producer:
         if window:
             yield window
 
-    def _store(
-        self, prepared: list[PreparedItem], report: SubmitReport | None = None
-    ) -> SubmitReport:
-        report = SubmitReport() if report is None else report
+    def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
+        report = SubmitReport()
         by_partition: dict[str, list[PreparedItem]] = {}
         for p in prepared:
             by_partition.setdefault(partition_tag(p.endpoint, p.model), []).append(p)
@@ -169,20 +177,34 @@ class Producer:
         self, ptag: str, info: bytes, pk: PartitionKeys, chunks: list[list[PreparedItem]], now: str
     ) -> list[Any]:
         """One pipeline: register the partition, then one submit script per chunk."""
-        for attempt in (1, 2):
+        replies: list[Any] = [None] * len(chunks)
+        todo = list(range(len(chunks)))
+        for _ in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             # Registered on every round trip, ahead of its items: a registry lost with a
             # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
             pipe.hsetnx(self.keys.partitions, ptag, info)
-            for chunk in chunks:
-                self._submit_chunk(pk, chunk, now, pipe)
-            try:
-                return list(pipe.execute()[1:])
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                self.scripts.load()  # Redis restarted; storing by id twice is harmless.
-        raise AssertionError("unreachable")
+            for n in todo:
+                self._submit_chunk(pk, chunks[n], now, pipe)
+            results = pipe.execute(raise_on_error=False)
+            unknown = []  # chunks whose script Redis did not know (it restarted)
+            for n, result in zip(todo, results[1:], strict=True):
+                if isinstance(result, NoScriptError):
+                    unknown.append(n)
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    replies[n] = result
+            if isinstance(results[0], Exception):
+                raise results[0]
+            if not unknown:
+                return replies
+            # Only those chunks run again: another client may have loaded the script halfway
+            # through this pipeline, and a chunk stored twice would report its items as
+            # duplicates.
+            self.scripts.load()
+            todo = unknown
+        raise NoScriptError("the submit script is still unknown after loading it")
 
     def _submit_chunk(
         self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any

@@ -194,3 +194,13 @@ def test_strict_validates_everything_before_storing(producer: Producer, redis: R
     with pytest.raises(InvalidItem, match="last"):
         producer.submit_many(generate(), strict=True)
     assert keyspace(redis) == set()
+
+
+def test_a_redis_that_forgot_the_scripts_gets_them_again(producer: Producer, redis: Redis) -> None:
+    """After a Redis restart (script cache empty), every item is stored once and reported
+    accepted, also while two windows are in flight and one reloads the scripts halfway
+    through the other's pipeline."""
+    for run in range(6):  # the race is likely, not certain, in any one run
+        redis.script_flush()
+        report = producer.submit_many(chat(f"r{run}-{n}") for n in range(20_000))
+        assert len(report.accepted) == 20_000 and not report.duplicates, len(report.duplicates)
