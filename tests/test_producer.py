@@ -204,3 +204,20 @@ def test_a_redis_that_forgot_the_scripts_gets_them_again(producer: Producer, red
         redis.script_flush()
         report = producer.submit_many(chat(f"r{run}-{n}") for n in range(20_000))
         assert len(report.accepted) == 20_000 and not report.duplicates, len(report.duplicates)
+
+
+def test_submit_many_memory_stays_flat(producer: Producer, redis: Redis) -> None:
+    """Five times the items, about the same peak: only the windows in flight are held (the
+    report's id lists are what grows)."""
+    import tracemalloc
+
+    peaks = []
+    for count in (20_000, 100_000):
+        redis.flushdb()
+        tracemalloc.start()
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 600}]}
+        report = producer.submit_many({"id": f"m{n}", "body": body} for n in range(count))
+        peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
+        tracemalloc.stop()
+        assert len(report.accepted) == count
+    assert peaks[1] < peaks[0] * 1.6 and peaks[1] < 40, peaks
