@@ -198,6 +198,7 @@ class ItemFields(TypedDict):
 
 
 ITEM_FIELDS: TypeAdapter[ItemFields] = TypeAdapter(ItemFields)
+_validate_item_fields = ITEM_FIELDS.validator.validate_python  # the core, without a wrapper
 
 
 # -- preparing items for storage ----------------------------------------------------------------
@@ -282,7 +283,7 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
     elif isinstance(raw, dict) and isinstance(raw.get("callback"), Callback):
         source = {**raw, "callback": raw["callback"].model_dump(exclude_defaults=True)}
     try:
-        fields = ITEM_FIELDS.validate_python(source)
+        fields: ItemFields = _validate_item_fields(source)
     except ValidationError as error:
         raise InvalidItem([rejection_from(error, index, raw)]) from None
     endpoint = fields.get("endpoint", Endpoint.CHAT_COMPLETIONS)
@@ -295,7 +296,7 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
     body = fields["body"]
     try:
         line = orjson.dumps(
-            {"custom_id": item_id, "method": "POST", "url": endpoint.value, "body": body}
+            {"custom_id": item_id, "method": "POST", "url": endpoint, "body": body}
         )
     except (TypeError, orjson.JSONEncodeError) as error:
         raise InvalidItem(
@@ -320,4 +321,5 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
             line,
         )
     )
-    return PreparedItem(item_id, endpoint.value, body["model"], record)
+    # Endpoint is a StrEnum: the member is its value, for orjson and as a partition key alike.
+    return PreparedItem(item_id, endpoint, body["model"], record)
