@@ -295,9 +295,7 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
     item_id = given or new_item_id()
     body = fields["body"]
     try:
-        line = orjson.dumps(
-            {"custom_id": item_id, "method": "POST", "url": endpoint, "body": body}
-        )
+        line = orjson.dumps({"custom_id": item_id, "method": "POST", "url": endpoint, "body": body})
     except (TypeError, orjson.JSONEncodeError) as error:
         raise InvalidItem(
             [Rejection(index, given, "body", f"not JSON-serializable: {error}")]
