@@ -64,6 +64,7 @@ def collect_file(
     try:
         collector.read_file(items.file_lines(path))
     finally:
+        collector.close()
         bench_store.redis.close()
     return collector, dispatcher
 

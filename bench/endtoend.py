@@ -17,7 +17,6 @@ from bench.processes import running_workers
 from bench.redis_target import RedisTarget
 from bench.result import Result, Timings
 from emulator.testing import running_emulator
-from producers.keys import Keys
 from worker.testing import clean_env
 
 WORKER_PROCESSES = 2
@@ -88,10 +87,6 @@ def worker_env(target: RedisTarget, emulator: Any, spool: Path, per_batch: int) 
     return env
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def batch_phases(target: RedisTarget, since: float) -> list[dict[str, float]]:
     """When each batch reached each of its states, in seconds after ``since`` (wall clock)."""
     bench_store = store(target)
@@ -110,9 +105,9 @@ def batch_phases(target: RedisTarget, since: float) -> list[dict[str, float]]:
 
 def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str, float]:
     """Submit ``count`` items and wait until every one is delivered; returns a timeline."""
-    counts_key = Keys(NAMESPACE).partition(PTAG).counts
     work = items.chat_items(count, callback=False)
-    with closing(producer(target)) as prod:
+    counter = store(target)
+    with closing(producer(target)) as prod, closing(counter.redis):
         start = time.perf_counter()
         timeline = {"start_wall": time.time()}
         report = prod.submit_many(work)
@@ -120,7 +115,7 @@ def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str
         assert len(report.accepted) == count
         deadline = start + timeout
         while True:
-            raw = {_text(k): int(v) for k, v in prod.redis.hgetall(counts_key).items()}
+            raw = counter.counts(PTAG)
             now = time.perf_counter()
             finished = raw.get("succeeded", 0) + raw.get("dead", 0) + raw.get("delivered", 0)
             if finished >= count and "results_stored_s" not in timeline:

@@ -53,7 +53,8 @@ class PartitionKeys:
 
     @property
     def batches(self) -> str:
-        """ZSET of every batch id of the partition, scored by creation time."""
+        """ZSET of every batch id of the partition, scored by creation time, then by the time it
+        finished (collected or abandoned)."""
         return f"{self.prefix}:batches"
 
     @property

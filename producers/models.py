@@ -172,10 +172,6 @@ class WorkItem(BaseModel):
     def model(self) -> str:
         return str(self.body["model"])
 
-    def embedding_inputs(self) -> int:
-        """How many inputs this item adds to a batch's 50,000 embedding-input limit."""
-        return embedding_inputs(self.endpoint, self.body)
-
 
 # -- the TypedDict twins submitting validates with ----------------------------------------------
 

@@ -260,8 +260,10 @@ class Producer:
         while True:
             # Announce the waiter before looking for the result: a result stored after the
             # look then always finds the flag and pushes the wake-up.
-            self.redis.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
-            raw = self.redis.get(pk.result(item_id))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
+            pipe.get(pk.result(item_id))
+            raw = pipe.execute()[1]
             if raw is not None:
                 return dict(orjson.loads(raw))
             block = WAIT_SLICE

@@ -7,12 +7,10 @@ import time
 from redis import Redis
 
 from producers import Producer
-from producers.keys import partition_tag
 from producers.settings import Settings
+from tests.support.dispatch import PTAG
 from tests.support.items import chat
 from worker.store import Store
-
-PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
 
 
 def test_a_forgotten_dead_letter_is_dropped_not_revived(
@@ -44,3 +42,15 @@ def test_index_entries_older_than_the_results_are_dropped(redis: Redis, settings
     store.forget_finished(PTAG, now)
     assert redis.zrange(pk.batches, 0, -1) == [b"brb-recent"]
     assert redis.zrange(pk.dead, 0, -1) == [b"recent"]
+
+
+def test_a_finished_batch_is_indexed_from_its_end(redis: Redis, settings: Settings) -> None:
+    """The index entry then goes when the batch hash expires, not a batch's age earlier."""
+    store = Store(redis, settings)
+    pk = store.pk(PTAG)
+    batch_id = store.new_batch_id(PTAG)
+    assert store.transition(batch_id, "new", "packing")
+    redis.zadd(pk.batches, {batch_id: 1.0})  # as if it had been created long ago
+    assert store.transition(batch_id, "packing", "abandoned")
+    assert abs((redis.zscore(pk.batches, batch_id) or 0) - time.time()) < 60
+    assert 0 < redis.ttl(pk.batch(batch_id)) <= settings.result_ttl

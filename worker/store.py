@@ -416,8 +416,8 @@ class Store:
         pipe.execute()
 
     def forget_finished(self, ptag: str, now: float) -> None:
-        """Drop index entries older than the results: batches and dead letters whose
-        hashes have expired (or are about to)."""
+        """Drop index entries older than the results: finished batches and dead letters
+        whose hashes have expired (or are about to)."""
         pk = self.pk(ptag)
         horizon = now - self.settings.result_ttl
         pipe = self.redis.pipeline(transaction=False)

@@ -19,5 +19,7 @@ for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[7] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[5], ARGV[7])
+  -- Scored from its end from now on, so housekeeping drops the entry as the hash expires.
+  redis.call('ZADD', KEYS[4], ARGV[4], bid)
 end
 return 1

@@ -16,7 +16,7 @@ for _, id in ipairs(ids) do
   local f = redis.call('HMGET', key, 'line', 'st', 'nin')
   if f[2] == 'queued' then
     local size = string.len(f[1]) + 1
-    -- The token estimate is submit.lua's: 1 per 4 bytes of the request line.
+    -- The token estimate (the only one): 1 per 4 bytes of the request line.
     local nin, tok = tonumber(f[3]) or 0, math.floor((size - 1) / 4) + 1
     if n + 1 > max_n or bytes + size > max_bytes or inputs + nin > max_inputs
         or (max_tokens >= 0 and tokens + tok > max_tokens) then

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -101,7 +100,7 @@ def test_three_workers_and_two_beats_never_double_pack_or_poll(
 
 
 def test_chaos_random_worker_kills(
-    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, tmp_path: Path
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings
 ) -> None:
     rng = random.Random(7)
     env = {"BATCHRELAY_MAX_REQUESTS_PER_BATCH": "800"}
@@ -123,6 +122,7 @@ def test_chaos_random_worker_kills(
     wait_for(lambda: finished(producer, ids), 240, "every item delivered after the chaos")
     wait_callbacks(redis, len(ids))
     result = ledger(producer, Store(redis, settings), redis, ids)
-    print(f"\nchaos: kills={kills}, {result.line()}")
+    print(f"\nchaos: kills={kills}, restarts={cluster.restarts}, {result.line()}")
     result.assert_nothing_lost()
     assert kills >= 3
+    assert cluster.restarts >= 3  # the kills hit live workers, which came back

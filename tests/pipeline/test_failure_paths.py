@@ -57,6 +57,7 @@ def test_failed_batch_maps_error_lines_to_items(
     batch = store.batch(batch.id)
     collector = Collector(store, batch, RecordingDispatcher(), settings)
     settle_unfinished(collector, batch, settings)
+    collector.close()
     members = store.members(batch.id)
     states = {m: producer.status(m) for m in members}
     assert [states[m].outcome for m in members] == [None, "dead", None, "dead", None]

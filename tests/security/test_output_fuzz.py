@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from producers import Producer
-from producers.keys import partition_tag
 from producers.settings import Settings
 from producers.status import BatchState
 from tests.support.dispatch import RecordingDispatcher, submitted_batch
@@ -20,7 +19,6 @@ from worker.lifecycle.collecting import Collector, collect, settle_unfinished
 from worker.openai_api import BatchAPI
 from worker.store import Store
 
-PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
 KINDS = st.sampled_from(
     ["ok", "http429", "http400", "error_expired", "truncated", "garbage", "no_fields", "none"]
 )
@@ -101,6 +99,7 @@ def test_collect_survives_any_output(
     collector = Collector(store, batch, dispatcher, settings)
     collector.read_file(raw for raw in lines if raw is not None and raw.strip())
     settle_unfinished(collector, store.batch(batch.id), settings)
+    collector.close()
     unsettling = ("truncated", "garbage", "no_fields", "none")
     if duplicate and kinds[0] in unsettling:
         kinds[0] = "http400"  # the duplicate line is then the first one that counts

@@ -49,8 +49,14 @@ def test_allowlist_opens_exactly_what_it_names() -> None:
 
 
 @contextmanager
-def answering(status: int, headers: dict[str, str], body: bytes) -> Iterator[tuple[str, list[str]]]:
+def answering(
+    status: int, headers: dict[str, str], body: bytes
+) -> Iterator[tuple[str, list[str], list[int]]]:
+    """A server answering every POST with ``body``, sent in 64 KB pieces; yields its URL, the
+    paths it was asked for, and how many body bytes each answer got out before the client hung
+    up."""
     seen: list[str] = []
+    sent: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -60,7 +66,14 @@ def answering(status: int, headers: dict[str, str], body: bytes) -> Iterator[tup
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            written = 0
+            try:
+                for start in range(0, len(body), 65536):
+                    self.wfile.write(body[start : start + 65536])
+                    written += len(body[start : start + 65536])
+            except OSError:
+                pass  # the client closed the connection
+            sent.append(written)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -68,7 +81,7 @@ def answering(status: int, headers: dict[str, str], body: bytes) -> Iterator[tup
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen, sent
     finally:
         server.shutdown()
         server.server_close()
@@ -77,17 +90,20 @@ def answering(status: int, headers: dict[str, str], body: bytes) -> Iterator[tup
 def test_redirects_are_not_followed_and_not_retried(redis_url: str) -> None:
     sender = WebhookSender(Settings(redis_url=redis_url, webhook_allow=["127.0.0.1"]))
     redirect = {"Location": "http://169.254.169.254/"}
-    with answering(302, redirect, b"") as (url, seen), pytest.raises(DeliveryFailed) as caught:
+    with answering(302, redirect, b"") as (url, seen, _), pytest.raises(DeliveryFailed) as caught:
         sender.send(f"{url}/hook", b"{}", "k:1", {})
     assert not caught.value.retryable and seen == ["/hook"]
 
 
 def test_a_huge_response_is_not_read_whole(redis_url: str) -> None:
     sender = WebhookSender(Settings(redis_url=redis_url, webhook_allow=["127.0.0.1"]))
-    with answering(200, {}, b"x" * 20_000_000) as (url, _):
+    with answering(200, {}, b"x" * 20_000_000) as (url, _, sent):
         started = time.monotonic()
         sender.send(f"{url}/hook", b"{}", "k:1", {})
+        wait_for(lambda: sent, 10, "the server to notice the hang-up")
     assert time.monotonic() - started < 5
+    # The client stopped after its cap: what got out is the cap plus socket buffers, not 20 MB.
+    assert sent[0] < 10_000_000, sent
 
 
 def test_signatures_refuse_tampering_staleness_and_garbage() -> None:

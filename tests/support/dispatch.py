@@ -41,7 +41,8 @@ def submitted_batch(
             for n in range(count)
         ]
     )
-    packed = pack(store, store.settings, PTAG, Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory() as scratch:  # the file itself is not needed
+        packed = pack(store, store.settings, PTAG, Path(scratch))
     assert packed is not None
     bid = packed.batch_id
     assert store.transition(bid, "packed", "uploading")

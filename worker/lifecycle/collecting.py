@@ -89,7 +89,6 @@ class Collector:
         """Settle everything added so far, and wait for it."""
         self._send()
         self._finish()
-        self.close()
 
     def close(self) -> None:
         """Stop the sender thread once the chunk in flight (if any) has settled. After an

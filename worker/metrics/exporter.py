@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from redis import Redis
 
 from producers.settings import Settings
-from producers.status import ItemState
+from producers.status import BatchState, ItemState, OpenAIStatus
 from worker.logs import setup_logging
 from worker.metrics.snapshot import Snapshot, read_snapshot
 from worker.store import Store
@@ -28,18 +28,11 @@ from worker.store import Store
 log = logging.getLogger("batchrelay.exporter")
 PART = ["endpoint", "model"]
 # Batches in flight: ours before submission, OpenAI's while live, ours again until collected.
-BATCH_STATUSES = (
-    "packing",
-    "packed",
-    "uploading",
-    "validating",
-    "in_progress",
-    "finalizing",
-    "cancelling",
-    "completed",
-    "failed",
-    "expired",
-    "cancelled",
+BATCH_STATUSES: tuple[str, ...] = (
+    BatchState.PACKING,
+    BatchState.PACKED,
+    BatchState.UPLOADING,
+    *OpenAIStatus,
 )
 # counts-hash field -> (kind, outcome). The first three always exist; the others are shown
 # once the delivering code increments them.
