@@ -1,6 +1,6 @@
 """Collecting an output file into stored results and queued deliveries, against orjson.loads.
 
-The items are first queued, packed and marked submitted (Store.move_members), as a batch in
+The items are first queued, packed and marked submitted (Store.mark_submitted), as a batch in
 flight is. The Collector is fed the lines of a local output file, with a dispatcher that only
 counts deliver calls; the baseline parses the same lines from the same file with orjson.
 """
@@ -31,7 +31,7 @@ def submitted_batch(target: RedisTarget, directory: Path, count: int) -> tuple[s
     packed.path.unlink()
     bench_store = store(target)
     try:
-        moved = bench_store.move_members(packed.batch_id, BatchState.PACKED, BatchState.SUBMITTED)
+        moved = bench_store.mark_submitted(packed.batch_id)
         assert moved == count, f"moved {moved} of {count}"
         assert bench_store.transition(
             packed.batch_id,

@@ -33,8 +33,31 @@ class PartitionKeys:
 
     @property
     def queue(self) -> str:
-        """LIST of item ids ready to pack, oldest first."""
+        """LIST of the numbers of the segments ready to pack, oldest first."""
         return f"{self.prefix}:queue"
+
+    @property
+    def queue_state(self) -> str:
+        """HASH of the queue: len (items in it), tail (the segment being filled), next (the
+        last segment number given out)."""
+        return f"{self.prefix}:qstate"
+
+    @property
+    def segment_prefix(self) -> str:
+        return f"{self.prefix}:seg:"
+
+    def segment(self, number: str) -> str:
+        """HASH of one segment: n, bytes, inputs, tokens of its items, t0 (when it opened),
+        owner (the batch that claimed it) and t_claimed."""
+        return f"{self.prefix}:seg:{number}"
+
+    def segment_ids(self, number: str) -> str:
+        """LIST of a segment's item ids."""
+        return f"{self.prefix}:seg:{number}:ids"
+
+    def segment_lines(self, number: str) -> str:
+        """LIST of a segment's request lines, in the order of its ids."""
+        return f"{self.prefix}:seg:{number}:lines"
 
     @property
     def delayed(self) -> str:
@@ -86,7 +109,8 @@ class PartitionKeys:
         return f"{self.prefix}:item:"
 
     def item(self, item_id: str) -> str:
-        """HASH of one item: its request line, state, attempts, callback, history."""
+        """HASH of one item: state, attempts, segment, callback, history; its request line
+        only while it is out of a segment (waiting out a backoff, or dead)."""
         return f"{self.prefix}:item:{item_id}"
 
     def result(self, item_id: str) -> str:
@@ -106,7 +130,7 @@ class PartitionKeys:
         return f"{self.prefix}:batch:{batch_id}"
 
     def members(self, batch_id: str) -> str:
-        """LIST of a batch's item ids, in file line order."""
+        """LIST of the numbers of a batch's segments, in file order."""
         return f"{self.prefix}:members:{batch_id}"
 
     def batch_lock(self, batch_id: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -211,8 +211,9 @@ class Producer:
     ) -> None:
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([p.record for p in chunk])
-        args = [now, self.settings.max_queued, pk.item_prefix, records]
-        self.scripts.queue(pipe, "submit", [pk.queue, pk.delayed, pk.counts], args)
+        args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
+        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
+        self.scripts.queue(pipe, "submit", keys, args)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -232,6 +233,11 @@ class Producer:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
         pk = self.locate(item_id)
         raw = {text(k): text(v) for k, v in self.redis.hgetall(pk.item(item_id)).items()}
+        if raw.get("st") == "queued" and "sg" in raw:
+            # Packed: queued in a segment a batch has claimed (packing writes no item state).
+            owner, claimed = self.redis.hmget(pk.segment(raw["sg"]), ["owner", "t_claimed"])
+            if owner is not None:
+                raw.update(st="packed", b=text(owner), t_packed=text(claimed or b"0"))
         stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t_")}
         return ItemStatus(
             id=item_id,
@@ -306,8 +312,32 @@ class Producer:
         located = self.locate_many(item_ids)
         pipe = self.redis.pipeline(transaction=False)
         for item_id, pk in located.items():
-            pipe.hget(pk.item(item_id), "st")
-        return {i: text(s or b"") for i, s in zip(located, pipe.execute(), strict=True)}
+            pipe.hmget(pk.item(item_id), ["st", "sg"])
+        out: dict[str, str] = {}
+        queued: dict[str, str] = {}  # item id -> key of the segment it is queued in
+        for (item_id, pk), (st, sg) in zip(located.items(), pipe.execute(), strict=True):
+            out[item_id] = text(st or b"")
+            if st == b"queued" and sg:
+                queued[item_id] = pk.segment(text(sg))
+        segments = sorted(set(queued.values()))
+        pipe = self.redis.pipeline(transaction=False)
+        for key in segments:
+            pipe.hexists(key, "owner")
+        claimed = {key for key, owned in zip(segments, pipe.execute(), strict=True) if owned}
+        out.update({i: "packed" for i, key in queued.items() if key in claimed})
+        return out
+
+    def request_line(self, item_id: str) -> bytes | None:
+        """The item's request line as it goes into a batch file; raise ItemNotFound."""
+        pk = self.locate(item_id)
+        line, segment = self.redis.hmget(pk.item(item_id), ["line", "sg"])
+        if line is not None or segment is None:
+            return cast(bytes | None, line)
+        ids = self.redis.lrange(pk.segment_ids(text(segment)), 0, -1)
+        position = ids.index(item_id.encode()) if item_id.encode() in ids else None
+        if position is None:
+            return None
+        return cast(bytes | None, self.redis.lindex(pk.segment_lines(text(segment)), position))
 
     def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(id, result or None) for each known id, pipelined."""

@@ -24,9 +24,17 @@ SCRIPT_NAMES = (
 )
 
 
+# Scripts that open segments or read lines out of them start with producers/lua/segments.lua.
+SEGMENT_USERS = frozenset({"submit", "claim", "promote", "revive", "release_members", "settle"})
+
+
+def _file(name: str) -> str:
+    return resources.files("producers").joinpath("lua", f"{name}.lua").read_text()
+
+
 @cache
 def _source(name: str) -> str:
-    return resources.files("producers").joinpath("lua", f"{name}.lua").read_text()
+    return _file("segments") + _file(name) if name in SEGMENT_USERS else _file(name)
 
 
 class Scripts:

@@ -9,6 +9,7 @@ from redis import Redis
 from producers import Producer
 from producers.settings import Settings
 from tests.support.dispatch import PTAG
+from tests.support.inspect import queued_ids
 from tests.support.items import chat
 from worker.store import Store
 
@@ -19,15 +20,17 @@ def test_a_forgotten_dead_letter_is_dropped_not_revived(
     store = Store(redis, settings)
     producer.submit_many([chat("gone"), chat("kept")])
     pk = store.pk(PTAG)
-    redis.delete(pk.queue)
+    lines = {item_id: producer.request_line(item_id) or b"" for item_id in ("gone", "kept")}
+    # As if settled dead: out of the queue, the line stashed in the item.
+    redis.delete(pk.queue, pk.queue_state, *redis.scan_iter(match=pk.segment_prefix + "*"))
     for item_id in ("gone", "kept"):
-        redis.hset(pk.item(item_id), mapping={"st": "dead", "code": "x"})
+        redis.hset(pk.item(item_id), mapping={"st": "dead", "code": "x", "line": lines[item_id]})
         redis.expire(pk.item(item_id), 3600)
         redis.zadd(pk.dead, {item_id: time.time()})
     redis.delete(pk.item("gone"))  # its time to live passed
     assert store.revive(PTAG) == 1
     assert redis.zcard(pk.dead) == 0
-    assert redis.lrange(pk.queue, 0, -1) == [b"kept"]
+    assert queued_ids(redis, pk) == [b"kept"]
     assert redis.ttl(pk.item("kept")) == -1  # queued again: kept until it finishes
     assert not redis.exists(pk.item("gone"))
 

@@ -23,8 +23,7 @@ from producers.scripts import Scripts
 from producers.settings import Settings
 from producers.status import TERMINAL_BATCH_STATES, BatchState
 
-LINES_PER_READ = 2000
-MOVE_CHUNK = 5000
+SEGMENTS_PER_READ = 5
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Claim:
     tokens: int
     full: bool
     exhausted: bool
-    lines: list[bytes]
+    segments: list[str]
 
 
 @dataclass(frozen=True)
@@ -128,18 +127,20 @@ class Store:
     def promote_due(self, ptag: str, now: float, limit: int = 10_000) -> int:
         """Queue the items whose retry backoff has passed."""
         pk = self.pk(ptag)
-        return int(self.scripts.run("promote", [pk.delayed, pk.queue], [repr(now), limit]))
+        keys = [pk.delayed, pk.queue, pk.queue_state]
+        args = [repr(now), limit, pk.item_prefix, pk.segment_prefix]
+        return int(self.scripts.run("promote", keys, args))
 
     def queue_depth(self, ptag: str) -> int:
-        return int(self.redis.llen(self.pk(ptag).queue))
+        return int(self.redis.hget(self.pk(ptag).queue_state, "len") or 0)
 
     def oldest_enqueued(self, ptag: str) -> float | None:
-        """When the item at the head of the queue was (re)queued, or None if empty."""
+        """When the segment at the head of the queue opened, or None if the queue is empty."""
         pk = self.pk(ptag)
         head = self.redis.lindex(pk.queue, 0)
         if head is None:
             return None
-        stamp = self.redis.hget(pk.item(text(head)), "t_queued")
+        stamp = self.redis.hget(pk.segment(text(head)), "t0")
         return float(stamp) if stamp else time.time()
 
     def meta(self, ptag: str) -> dict[str, str]:
@@ -200,6 +201,7 @@ class Store:
         # A finished batch is forgotten with its items' results.
         expire = self.settings.result_ttl if new in TERMINAL_BATCH_STATES else ""
         args: list[Any] = [batch_id, expected, str(new), repr(now), deadline, live, expire]
+        args.append(pk.segment_prefix)
         for name, value in fields.items():
             args += (name, "" if value is None else str(value))
         keys = [pk.batch(batch_id), pk.leases, pk.live, pk.batches, pk.members(batch_id)]
@@ -257,69 +259,88 @@ class Store:
     # -- packing ----------------------------------------------------------------------------
 
     def claim(self, batch_id: str, chunk: int, limits: tuple[int, int, int, int]) -> Claim:
-        """Move up to ``chunk`` queued items into the packing batch, within the remaining
-        (requests, bytes, embedding inputs, tokens or -1) limits."""
+        """Move whole segments, about ``chunk`` items, from the queue into the packing batch,
+        within the remaining (requests, bytes, embedding inputs, tokens or -1) limits."""
         pk = self.pk(batch_partition(batch_id))
-        args = [repr(time.time()), batch_id, pk.item_prefix, chunk, *limits]
-        keys = [pk.queue, pk.counts, pk.batch(batch_id), pk.members(batch_id)]
+        args = [repr(time.time()), batch_id, pk.segment_prefix, pk.item_prefix, chunk, *limits]
+        keys = [pk.queue, pk.queue_state, pk.counts, pk.batch(batch_id), pk.members(batch_id)]
         reply = self.scripts.run("claim", keys, args)
         count, size, inputs, tokens, full, exhausted = (int(n) for n in reply[:6])
-        return Claim(count, size, inputs, tokens, bool(full), bool(exhausted), reply[6:])
+        segments = [text(s) for s in reply[6:]]
+        return Claim(count, size, inputs, tokens, bool(full), bool(exhausted), segments)
 
-    def members(self, batch_id: str, start: int = 0, stop: int = -1) -> list[str]:
-        pk = self.pk(batch_partition(batch_id))
-        return [text(m) for m in self.redis.lrange(pk.members(batch_id), start, stop)]
-
-    def member_count(self, batch_id: str) -> int:
-        return int(self.redis.llen(self.pk(batch_partition(batch_id)).members(batch_id)))
-
-    def _member_fields(self, batch_id: str, *fields: str) -> Iterator[list[tuple[str, list[Any]]]]:
-        """Chunks of (member id, its item fields), in file order, one round trip a chunk."""
-        pk = self.pk(batch_partition(batch_id))
-        total = self.member_count(batch_id)
-        for start in range(0, total, LINES_PER_READ):
-            ids = self.members(batch_id, start, start + LINES_PER_READ - 1)
+    def segment_lines(self, ptag: str, segments: list[str]) -> Iterator[list[bytes]]:
+        """The request lines of each segment, a few segments per round trip."""
+        pk = self.pk(ptag)
+        for start in range(0, len(segments), SEGMENTS_PER_READ):
             pipe = self.redis.pipeline(transaction=False)
-            for item_id in ids:
-                pipe.hmget(pk.item(item_id), *fields)
-            yield list(zip(ids, pipe.execute(), strict=True))
+            for number in segments[start : start + SEGMENTS_PER_READ]:
+                pipe.lrange(pk.segment_lines(number), 0, -1)
+            yield from pipe.execute()
+
+    def segments(self, batch_id: str) -> list[str]:
+        """The numbers of the batch's segments, in file order."""
+        pk = self.pk(batch_partition(batch_id))
+        return [text(m) for m in self.redis.lrange(pk.members(batch_id), 0, -1)]
+
+    def _segment_ids(self, batch_id: str) -> Iterator[tuple[str, list[str]]]:
+        """(segment number, its item ids) of each of the batch's segments, in file order."""
+        pk = self.pk(batch_partition(batch_id))
+        segments = self.segments(batch_id)
+        for start in range(0, len(segments), SEGMENTS_PER_READ):
+            part = segments[start : start + SEGMENTS_PER_READ]
+            pipe = self.redis.pipeline(transaction=False)
+            for number in part:
+                pipe.lrange(pk.segment_ids(number), 0, -1)
+            for number, ids in zip(part, pipe.execute(), strict=True):
+                yield number, [text(i) for i in ids]
+
+    def members(self, batch_id: str) -> list[str]:
+        """The batch's item ids, in file order."""
+        return [i for _, ids in self._segment_ids(batch_id) for i in ids]
 
     def batch_lines(self, batch_id: str) -> Iterator[bytes]:
-        """The request lines of a batch's members, in file order, read in chunks."""
-        for chunk in self._member_fields(batch_id, "line"):
-            yield from (values[0] for _, values in chunk if values[0] is not None)
+        """The request lines of a batch's members, in file order, read by segments."""
+        for lines in self.segment_lines(batch_partition(batch_id), self.segments(batch_id)):
+            yield from lines
 
-    def move_members(self, batch_id: str, old: str, new: str) -> int:
-        """Move the batch's members in state ``old`` to ``new``, 5,000 per script call."""
+    def mark_submitted(self, batch_id: str) -> int:
+        """Mark the batch's packed members submitted, one script call per segment."""
         pk = self.pk(batch_partition(batch_id))
         now = repr(time.time())
         moved = 0
-        for start in range(0, self.member_count(batch_id), MOVE_CHUNK):
-            args = [batch_id, pk.item_prefix, old, new, now, start, start + MOVE_CHUNK - 1]
-            moved += int(self.scripts.run("members_state", [pk.members(batch_id), pk.counts], args))
+        for number in self.segments(batch_id):
+            keys = [pk.segment(number), pk.segment_ids(number), pk.counts]
+            args = [batch_id, pk.item_prefix, number, now]
+            moved += int(self.scripts.run("members_state", keys, args))
         return moved
 
-    def release_members(
-        self, batch_id: str, states: str, *, delay: float | None = None, note: str = ""
-    ) -> int:
-        """Return members still in ``states`` to the queue (at its front, or after ``delay``)."""
+    def release_members(self, batch_id: str, note: str = "") -> int:
+        """Return the packed members of a batch never submitted to the front of the queue."""
         pk = self.pk(batch_partition(batch_id))
-        now = time.time()
-        due = "" if delay is None else repr(now + delay)
-        keys = [pk.members(batch_id), pk.counts, pk.queue, pk.delayed]
-        return int(
-            self.scripts.run(
-                "release_members", keys, [batch_id, pk.item_prefix, repr(now), states, due, note]
-            )
-        )
+        keys = [pk.members(batch_id), pk.counts, pk.queue, pk.queue_state]
+        args = [batch_id, pk.item_prefix, pk.segment_prefix, repr(time.time()), note]
+        return int(self.scripts.run("release_members", keys, args))
 
     def unsettled(self, batch_id: str) -> Iterator[list[str]]:
         """Chunks of the batch's members still in flight in it (packed or submitted)."""
+        pk = self.pk(batch_partition(batch_id))
         mine = batch_id.encode()
-        for chunk in self._member_fields(batch_id, "st", "b"):
-            ids = [i for i, (st, b) in chunk if st in (b"packed", b"submitted") and b == mine]
-            if ids:
-                yield ids
+        for number, ids in self._segment_ids(batch_id):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(pk.segment(number), "owner")
+            for item_id in ids:
+                pipe.hmget(pk.item(item_id), "st", "b", "sg")
+            owner, *fields = pipe.execute()
+            packed = owner == mine
+            seg = number.encode()
+            out = [
+                item_id
+                for item_id, (st, b, sg) in zip(ids, fields, strict=True)
+                if (st == b"submitted" and b == mine) or (packed and st == b"queued" and sg == seg)
+            ]
+            if out:
+                yield out
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -331,7 +352,8 @@ class Store:
         pk = self.pk(batch.partition)
         s = self.settings
         args: list[Any] = [
-            batch.id, pk.item_prefix, pk.result(""), pk.notify(""), pk.waiting(""),
+            batch.id, pk.item_prefix, pk.segment_prefix, pk.result(""), pk.notify(""),
+            pk.waiting(""),
             repr(time.time()), s.result_ttl, s.max_attempts, s.retry_backoff,
             s.retry_backoff_max, s.lease_seconds,
         ]  # fmt: skip
@@ -428,4 +450,6 @@ class Store:
     def revive(self, ptag: str, reason: str = "", limit: int = 1_000_000) -> int:
         pk = self.pk(ptag)
         args = [pk.item_prefix, repr(time.time()), reason, limit]
-        return int(self.scripts.run("revive", [pk.dead, pk.queue, pk.counts], args))
+        args.append(pk.segment_prefix)
+        keys = [pk.dead, pk.queue, pk.queue_state, pk.counts]
+        return int(self.scripts.run("revive", keys, args))

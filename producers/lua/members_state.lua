@@ -1,20 +1,22 @@
--- Move a range of a batch's members from one state to another (e.g. packed -> submitted).
--- Called range by range so a 50,000-item batch never blocks Redis for long.
--- KEYS: members, counts
--- ARGV: batch_id, item_prefix, from, to, now, start, stop (LRANGE indexes)
+-- Mark the packed items of one of a batch's segments submitted, once OpenAI holds the batch.
+-- Called segment by segment so a 50,000-item batch never blocks Redis for long.
+-- KEYS: segment, segment ids, counts
+-- ARGV: batch_id, item_prefix, segment number, now
 -- Returns how many items moved.
-local bid, prefix, from, to, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local bid, prefix, segment, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local claimed = redis.call('HMGET', KEYS[1], 'owner', 't_claimed')
+if claimed[1] ~= bid then return 0 end
 local moved = 0
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], tonumber(ARGV[6]), tonumber(ARGV[7]))) do
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'st', 'b')
-  if f[1] == from and f[2] == bid then
-    redis.call('HSET', key, 'st', to, 't_' .. to, now)
+  local f = redis.call('HMGET', key, 'st', 'sg')
+  if f[1] == 'queued' and f[2] == segment then
+    redis.call('HSET', key, 'st', 'submitted', 'b', bid, 't_packed', claimed[2], 't_submitted', now)
     moved = moved + 1
   end
 end
 if moved > 0 then
-  redis.call('HINCRBY', KEYS[2], from, -moved)
-  redis.call('HINCRBY', KEYS[2], to, moved)
+  redis.call('HINCRBY', KEYS[3], 'packed', -moved)
+  redis.call('HINCRBY', KEYS[3], 'submitted', moved)
 end
 return moved

@@ -1,29 +1,51 @@
--- Return a batch's still-unsettled members to the front of the queue, without counting an
--- attempt (the batch was abandoned before OpenAI saw it, or failed for reasons not theirs).
--- KEYS: members, counts, queue, delayed
--- ARGV: batch_id, item_prefix, now, states (comma separated), due time ('' = queue now), note
+-- Return the packed items of a batch that never reached OpenAI (its packer died) to the front
+-- of the queue, without counting an attempt. A segment whose items are all still packed goes
+-- back whole; otherwise its packed items go back in a new segment.
+-- KEYS: members, counts, queue, queue state
+-- ARGV: batch_id, item_prefix, segment prefix, now, note
 -- Returns how many items were released.
-local bid, prefix, now, states, due, note = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local released = {}
-local by_state = {}
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local key = prefix .. id
-  local f = redis.call('HMGET', key, 'st', 'b')
-  if f[2] == bid and f[1] and string.find(',' .. states .. ',', ',' .. f[1] .. ',', 1, true) then
-    redis.call('HSET', key, 'st', 'queued', 't_queued', now)
-    redis.call('HDEL', key, 'b')
-    if note ~= '' then redis.call('HSET', key, 'note', note) end
-    by_state[f[1]] = (by_state[f[1]] or 0) + 1
-    released[#released + 1] = id
+local bid, prefix, sp, now, note = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local released = 0
+local segments = redis.call('LRANGE', KEYS[1], 0, -1)
+-- Last segment first: each goes to the front, so the queue keeps the batch's order.
+for s = #segments, 1, -1 do
+  local segment = segments[s]
+  local key = sp .. segment
+  if redis.call('HGET', key, 'owner') == bid then
+    local ids = redis.call('LRANGE', key .. ':ids', 0, -1)
+    local kept, kept_at = {}, {}
+    for i, id in ipairs(ids) do
+      local f = redis.call('HMGET', prefix .. id, 'st', 'sg')
+      if f[1] == 'queued' and f[2] == segment then
+        kept[#kept + 1] = id
+        kept_at[#kept_at + 1] = i
+      end
+    end
+    local back = segment
+    if #kept == #ids then
+      redis.call('HDEL', key, 'owner', 't_claimed')
+      redis.call('LREM', KEYS[1], 0, segment)
+    elseif #kept > 0 then
+      local all, lines, inputs = redis.call('LRANGE', key .. ':lines', 0, -1), {}, 0
+      for j, i in ipairs(kept_at) do
+        lines[j] = all[i]
+        inputs = inputs + tonumber(redis.call('HGET', prefix .. kept[j], 'nin') or 0)
+      end
+      back = new_segment(KEYS[4], sp, redis.call('HGET', key, 't0'), kept, lines, inputs)
+      for _, id in ipairs(kept) do redis.call('HSET', prefix .. id, 'sg', back) end
+    end
+    if #kept > 0 then
+      for _, id in ipairs(kept) do
+        if note ~= '' then redis.call('HSET', prefix .. id, 'note', note) end
+      end
+      redis.call('LPUSH', KEYS[3], back)
+      redis.call('HINCRBY', KEYS[4], 'len', #kept)
+      released = released + #kept
+    end
   end
 end
-for state, count in pairs(by_state) do redis.call('HINCRBY', KEYS[2], state, -count) end
-if #released > 0 then
-  redis.call('HINCRBY', KEYS[2], 'queued', #released)
-  if due == '' then
-    for i = #released, 1, -1 do redis.call('LPUSH', KEYS[3], released[i]) end
-  else
-    for _, id in ipairs(released) do redis.call('ZADD', KEYS[4], due, id) end
-  end
+if released > 0 then
+  redis.call('HINCRBY', KEYS[2], 'packed', -released)
+  redis.call('HINCRBY', KEYS[2], 'queued', released)
 end
-return #released
+return released

@@ -1,7 +1,7 @@
 -- Record the outcome of a chunk of a batch's items. Only items still in flight in this batch
 -- change, so running a chunk twice (a collect resumed after a crash) changes nothing.
 -- KEYS: counts, undelivered, delayed, dead
--- ARGV: batch_id, item_prefix, result_prefix, notify_prefix, waiting_prefix, now, result_ttl,
+-- ARGV: batch_id, item_prefix, segment prefix, result_prefix, notify_prefix, waiting_prefix, now, result_ttl,
 --       max_attempts, backoff, backoff_max, delivery lease,
 --       then (id, outcome, result_tail, code, message)*
 --   outcome: ok | retry (counts an attempt) | requeue (no attempt counted) | dead
@@ -11,10 +11,11 @@
 -- A finished item's hash expires with its result. The calls per item are the reads and
 -- writes of its own keys; the sorted sets and counters are written once per chunk.
 -- Returns {succeeded, retried, dead, skipped, id awaiting delivery...}.
-local bid, prefix, rprefix, nprefix, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local stamp = ARGV[6]
-local now, ttl, max_att = tonumber(stamp), tonumber(ARGV[7]), tonumber(ARGV[8])
-local backoff, backoff_max, lease = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local bid, prefix, sp, rprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local nprefix, wprefix, stamp = ARGV[5], ARGV[6], ARGV[7]
+local now, ttl, max_att = tonumber(stamp), tonumber(ARGV[8]), tonumber(ARGV[9])
+local backoff, backoff_max, lease = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local lines, owner = line_finder(sp), owner_finder(sp)
 local ok, retried, dead, skipped = 0, 0, 0, 0
 local to_deliver, undelivered, delayed, dead_ids, delta = {}, {}, {}, {}, {}
 
@@ -27,7 +28,12 @@ local function add(list, a, b)
   list[#list + 1] = b
 end
 
--- f: st, b, att, md, cb, hist
+local function stash_line(fields, id, segment)
+  local line = lines(id, segment)
+  if line then add(fields, 'line', line) end
+end
+
+-- f: st, b, att, md, cb, hist, sg
 local function finish(id, state, f, tail, fields)
   local att = f[3]
   redis.call('SET', rprefix .. id, '{"attempt":' .. att .. ',"idempotency_key":'
@@ -52,14 +58,18 @@ local function finish(id, state, f, tail, fields)
   end
 end
 
-for i = 12, #ARGV, 5 do
+for i = 13, #ARGV, 5 do
   local id, outcome, tail, code, message = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb', 'hist')
-  if (f[1] ~= 'submitted' and f[1] ~= 'packed') or f[2] ~= bid then
+  local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb', 'hist', 'sg')
+  -- In flight here: submitted in this batch, or packed (queued in a segment it owns: the
+  -- worker that created the batch died before marking its items submitted).
+  local state = f[1]
+  if state == 'queued' and owner(f[7]) == bid then state = 'packed' end
+  if (state ~= 'submitted' or f[2] ~= bid) and state ~= 'packed' then
     skipped = skipped + 1
   else
-    count(f[1], -1)
+    count(state, -1)
     local att = tonumber(f[3])
     local fields, finished = {}, true
     if code ~= '' then add(fields, 'hist', (f[6] or '') .. att .. ':' .. code .. ';') end
@@ -71,6 +81,7 @@ for i = 12, #ARGV, 5 do
       if outcome == 'retry' then reason = 'max_attempts:' .. code end
       add(fields, 'code', reason)
       add(fields, 'msg', message)
+      stash_line(fields, id, f[7])  -- for a revive
       finish(id, 'dead', f, tail, fields)
       add(dead_ids, now, id)
       dead = dead + 1
@@ -86,7 +97,8 @@ for i = 12, #ARGV, 5 do
       add(fields, 't_queued', stamp)
       add(fields, 'code', code)
       add(fields, 'msg', message)
-      redis.call('HDEL', key, 'b')
+      stash_line(fields, id, f[7])  -- it leaves its segment: the line travels in the item
+      redis.call('HDEL', key, 'b', 'sg')
       add(delayed, now + delay, id)
       count('queued', 1)
       retried = retried + 1

@@ -1,13 +1,14 @@
 -- Store a chunk of validated items of one partition; an existing id is stored once.
--- KEYS: queue, delayed, counts
--- ARGV: now, max_queued, item_prefix, records: one record per item, separated by '\n', each
+-- KEYS: queue, queue state, delayed, counts
+-- ARGV: now, max_queued, item_prefix, segment prefix, records: one record per item, separated by '\n', each
 --       id, callback JSON, metadata JSON, embedding inputs and request line, separated by
 --       '\31' (models.PreparedItem); neither separator can occur inside a field.
 -- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full.
-local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local depth = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+local depth = tonumber(redis.call('HGET', KEYS[2], 'len') or 0) + redis.call('ZCARD', KEYS[3])
+local queue = appender(KEYS[1], KEYS[2], ARGV[4], now)
 local find, sub = string.find, string.sub
-local codes, stored, seen = {}, {}, {}
+local codes, stored, seen = {}, 0, {}
 -- One EXISTS over the whole chunk: when none of its ids is known (the usual case) the
 -- per-item check is skipped; a call from Lua costs more than the lookup it makes.
 local keys, pos, size = {}, 1, #records
@@ -36,23 +37,24 @@ while pos <= size do
   elseif depth >= max_queued then
     codes[#codes + 1] = -1
   else
-    -- One HSET per item: every field is known here.
-    local fields = {'line', sub(records, d + 1, stop - 1), 'st', 'queued', 'att', 1, 't_queued', now}
+    local inputs = tonumber(sub(records, c + 1, d - 1))
+    local segment = queue.add(id, sub(records, d + 1, stop - 1), inputs)
+    -- One HSET per item: every field is known here. The line lives in the segment.
+    local fields = {'st', 'queued', 'att', 1, 't_queued', now, 'sg', segment}
     if b > a + 1 then fields[#fields + 1] = 'cb'; fields[#fields + 1] = sub(records, a + 1, b - 1) end
     if c > b + 1 then fields[#fields + 1] = 'md'; fields[#fields + 1] = sub(records, b + 1, c - 1) end
-    local inputs = sub(records, c + 1, d - 1)
-    if inputs ~= '0' then fields[#fields + 1] = 'nin'; fields[#fields + 1] = inputs end
+    if inputs ~= 0 then fields[#fields + 1] = 'nin'; fields[#fields + 1] = inputs end
     redis.call('HSET', key, unpack(fields))
-    stored[#stored + 1] = id
+    stored = stored + 1
     seen[id] = true
     depth = depth + 1
     codes[#codes + 1] = 1
   end
   pos = stop + 1
 end
-if #stored > 0 then
-  redis.call('RPUSH', KEYS[1], unpack(stored))
-  redis.call('HINCRBY', KEYS[3], 'queued', #stored)
-  redis.call('HINCRBY', KEYS[3], 'submitted_total', #stored)
+queue.flush()
+if stored > 0 then
+  redis.call('HINCRBY', KEYS[4], 'queued', stored)
+  redis.call('HINCRBY', KEYS[4], 'submitted_total', stored)
 end
 return codes

@@ -69,8 +69,7 @@ def stored_ids(producer: Producer) -> set[str]:
 
 def check_lines(producer: Producer, ids: set[str]) -> None:
     for item_id in ids:
-        pk = producer.locate(item_id)
-        line = orjson.loads(producer.redis.hget(pk.item(item_id), "line") or b"")
+        line = orjson.loads(producer.request_line(item_id) or b"")
         assert line["custom_id"] == item_id and line["method"] == "POST"
         assert isinstance(line["body"]["model"], str) and line["body"].get("stream") in (
             None,

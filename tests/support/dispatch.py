@@ -47,6 +47,6 @@ def submitted_batch(
     bid = packed.batch_id
     assert store.transition(bid, "packed", "uploading")
     assert store.transition(bid, "uploading", "submitted", live="add", openai_id="batch_fuzz")
-    store.move_members(bid, "packed", "submitted")
+    store.mark_submitted(bid)
     assert store.transition(bid, "submitted", state, lease=True, live="rem")
     return store.batch(bid)

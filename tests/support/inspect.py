@@ -6,6 +6,7 @@ from collections import Counter
 
 from redis import Redis
 
+from producers.keys import PartitionKeys
 from producers.producer import Producer
 from worker.store import Batch, Store
 
@@ -23,6 +24,15 @@ def membership(store: Store) -> Counter[str]:
         if batch.state != "abandoned":
             seen.update(store.members(batch.id))
     return seen
+
+
+def queued_ids(redis: Redis, pk: PartitionKeys) -> list[bytes]:
+    """The ids in a partition's queue, in order, read segment by segment."""
+    return [
+        i
+        for s in redis.lrange(pk.queue, 0, -1)
+        for i in redis.lrange(pk.segment_ids(s.decode()), 0, -1)
+    ]
 
 
 def states(producer: Producer, ids: list[str]) -> Counter[str]:

@@ -28,7 +28,7 @@ class HousekeepingReport:
 
 def release(store: Store, batch_id: str) -> int:
     """Return the items of a batch whose packer died to the queue, then drop its lease."""
-    released = store.release_members(batch_id, "packed", note="packer died")
+    released = store.release_members(batch_id, note="packer died")
     store.drop_lease(batch_id)
     if released:
         log.warning("batch %s: packer died, %d items returned to the queue", batch_id, released)

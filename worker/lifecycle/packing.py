@@ -99,8 +99,9 @@ def pack(
             )
             claim = store.claim(batch_id, CLAIM_CHUNK, limits)
             if claim.count:
-                handle.write(b"\n".join(claim.lines))
-                handle.write(b"\n")
+                for lines in store.segment_lines(ptag, claim.segments):
+                    handle.write(b"\n".join(lines))
+                    handle.write(b"\n")
                 failpoint("pack.mid")
                 count += claim.count
                 size += claim.size

@@ -90,7 +90,7 @@ def submit(
         **batch_summary(created),
     )
     if moved:
-        store.move_members(batch_id, "packed", "submitted")
+        store.mark_submitted(batch_id)
         log.info("batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("n")))
     return True
 

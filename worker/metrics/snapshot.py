@@ -67,7 +67,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     for p in partitions:
         pk = store.pk(p.tag)
         pipe.hgetall(pk.counts)
-        pipe.llen(pk.queue)
+        pipe.hget(pk.queue_state, "len")
         pipe.zcard(pk.delayed)
         pipe.lindex(pk.queue, 0)
         pipe.zcard(pk.dead)
@@ -87,7 +87,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
         pk = store.pk(p.tag)
         if row[3]:
-            pipe.hget(pk.item(_text(row[3])), "t_queued")
+            pipe.hget(pk.segment(_text(row[3])), "t0")
         else:
             pipe.echo("")
         for batch_id in live_ids:
@@ -106,7 +106,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
                 endpoint=p.endpoint,
                 model=p.model,
                 counts={_text(k): int(_number(v)) for k, v in row[0].items()},
-                queued=int(row[1]),
+                queued=int(row[1] or 0),
                 delayed=int(row[2]),
                 oldest_age=max(0.0, now - stamp) if stamp else 0.0,
                 dead_letters=int(row[4]),

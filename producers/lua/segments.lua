@@ -1,0 +1,106 @@
+-- Segments: prepended to every script that moves items into the queue or reads their lines.
+-- A partition's queue is a LIST of segment numbers. Segment <n> is three keys: <sp><n> (HASH
+-- n, bytes, inputs, tokens, t0, owner, t_claimed), <sp><n>:ids and <sp><n>:lines (LISTs in
+-- the same order). Packing claims whole segments, so it moves bytes and no per-item state: an
+-- item is packed while its segment ('sg' in its hash) is owned by a batch.
+local SEGMENT_ITEMS, SEGMENT_BYTES = 1000, 4194304
+
+-- The token estimate (the only one): 1 per 4 bytes of the request line.
+local function tokens_of(line)
+  return math.floor(#line / 4) + 1
+end
+
+-- Appends items at the tail of the queue, opening segments as they fill. Writes are buffered
+-- and made once per segment by flush(), which the caller must call before returning.
+local function appender(queue, qstate, sp, now)
+  local a = {ids = {}, lines = {}, bytes = 0, inputs = 0, tokens = 0}
+  a.tail = redis.call('HGET', qstate, 'tail')
+  a.n, a.size = 0, 0
+  if a.tail then
+    local m = redis.call('HMGET', sp .. a.tail, 'n', 'bytes')
+    a.n, a.size = tonumber(m[1]) or 0, tonumber(m[2]) or 0
+  end
+
+  function a.flush()
+    local count = #a.ids
+    if count == 0 then return end
+    local key = sp .. a.tail
+    redis.call('RPUSH', key .. ':ids', unpack(a.ids))
+    redis.call('RPUSH', key .. ':lines', unpack(a.lines))
+    redis.call('HINCRBY', key, 'n', count)
+    redis.call('HINCRBY', key, 'bytes', a.bytes)
+    if a.inputs > 0 then redis.call('HINCRBY', key, 'inputs', a.inputs) end
+    redis.call('HINCRBY', key, 'tokens', a.tokens)
+    redis.call('HINCRBY', qstate, 'len', count)
+    a.ids, a.lines, a.bytes, a.inputs, a.tokens = {}, {}, 0, 0, 0
+  end
+
+  -- Returns the number of the segment the item went into.
+  function a.add(id, line, inputs)
+    local size = #line + 1
+    local count = a.n + #a.ids
+    if not a.tail or count >= SEGMENT_ITEMS or (count > 0 and a.size + a.bytes + size > SEGMENT_BYTES) then
+      a.flush()
+      a.tail = tostring(redis.call('HINCRBY', qstate, 'next', 1))
+      redis.call('HSET', sp .. a.tail, 't0', now)
+      redis.call('HSET', qstate, 'tail', a.tail)
+      redis.call('RPUSH', queue, a.tail)
+      a.n, a.size = 0, 0
+    end
+    a.ids[#a.ids + 1] = id
+    a.lines[#a.lines + 1] = line
+    a.bytes = a.bytes + size
+    a.inputs = a.inputs + inputs
+    a.tokens = a.tokens + tokens_of(line)
+    return a.tail
+  end
+
+  return a
+end
+
+-- Opens a segment outside the tail holding the given items (a claim's split, a release);
+-- returns its number. The caller places the number in the queue or in a batch.
+local function new_segment(qstate, sp, t0, ids, lines, inputs)
+  local number = tostring(redis.call('HINCRBY', qstate, 'next', 1))
+  local key, bytes, tokens = sp .. number, 0, 0
+  for _, line in ipairs(lines) do
+    bytes = bytes + #line + 1
+    tokens = tokens + tokens_of(line)
+  end
+  redis.call('RPUSH', key .. ':ids', unpack(ids))
+  redis.call('RPUSH', key .. ':lines', unpack(lines))
+  redis.call('HSET', key, 'n', #ids, 'bytes', bytes, 'inputs', inputs, 'tokens', tokens, 't0', t0)
+  return number, bytes, tokens
+end
+
+-- Reads the request lines of items out of their segments, one LRANGE pair per segment.
+local function line_finder(sp)
+  local cache = {}
+  return function(id, segment)
+    if not segment then return nil end
+    local lines = cache[segment]
+    if not lines then
+      lines = {}
+      local ids = redis.call('LRANGE', sp .. segment .. ':ids', 0, -1)
+      local all = redis.call('LRANGE', sp .. segment .. ':lines', 0, -1)
+      for i, member in ipairs(ids) do lines[member] = all[i] end
+      cache[segment] = lines
+    end
+    return lines[id]
+  end
+end
+
+-- The batch owning each segment (false when it is queued), one HGET per segment.
+local function owner_finder(sp)
+  local cache = {}
+  return function(segment)
+    if not segment then return false end
+    local owner = cache[segment]
+    if owner == nil then
+      owner = redis.call('HGET', sp .. segment, 'owner')
+      cache[segment] = owner
+    end
+    return owner
+  end
+end
+
