@@ -44,7 +44,7 @@ local function split(head, key)
   redis.call('LTRIM', key .. ':lines', k, -1)
   redis.call('HINCRBY', key, 'n', -k)
   redis.call('HINCRBY', key, 'bytes', -kb)
-  redis.call('HINCRBY', key, 'inputs', -ki)
+  if ki > 0 then redis.call('HINCRBY', key, 'inputs', -ki) end
   redis.call('HINCRBY', key, 'tokens', -kt)
   for _, id in ipairs(taken_ids) do redis.call('HSET', prefix .. id, 'sg', segment) end
   -- The new segment was never in the queue: count its items out of it here.
