@@ -43,3 +43,59 @@ def test_embedding_inputs_limit_holds_across_claim_chunks(
         store.queue_depth(partition_tag("/v1/embeddings", "text-embedding-3-small"))
         == count - limit // 2
     )
+
+
+def chat_items(ids: list[str], size: int = 0) -> list[dict[str, object]]:
+    content = "x" * size
+    return [
+        {
+            "id": i,
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]},
+        }
+        for i in ids
+    ]
+
+
+def test_limits_that_split_segments_pack_every_item_once_in_order(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    # Limits that cut through the 1,000-item segments, by count and by bytes.
+    ids = [f"i{n:05d}" for n in range(3500)]
+    settings = Settings(redis_url=redis_url, max_requests_per_batch=777, max_batch_bytes=300_000)
+    producer = Producer(redis, settings)
+    assert len(producer.submit_many(chat_items(ids, size=200)).accepted) == len(ids)
+    store = Store(redis, settings)
+    ptag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+    packed_ids: list[str] = []
+    while (packed := pack(store, settings, ptag, tmp_path)) is not None:
+        data = packed.path.read_bytes()
+        lines = data.splitlines()
+        assert len(lines) == packed.count <= 777 and len(data) == packed.size <= 300_000
+        assert [orjson.loads(line)["custom_id"] for line in lines] == store.members(packed.batch_id)
+        packed_ids += store.members(packed.batch_id)
+        assert set(producer.states(store.members(packed.batch_id)).values()) == {"packed"}
+    assert packed_ids == ids
+    assert store.queue_depth(ptag) == 0 and store.counts(ptag)["packed"] == len(ids)
+
+
+def test_a_dead_packers_items_go_back_to_the_front_in_order(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=redis_url, max_requests_per_batch=1500)
+    producer = Producer(redis, settings)
+    ids = [f"i{n:05d}" for n in range(2500)]
+    producer.submit_many(chat_items(ids))
+    store = Store(redis, settings)
+    ptag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+    first = pack(store, settings, ptag, tmp_path)
+    assert first is not None and store.queue_depth(ptag) == 1000
+    # What housekeeping does for a packer that died before the batch reached OpenAI.
+    assert store.transition(first.batch_id, "packed", "abandoned")
+    assert store.release_members(first.batch_id, note="packer died") == 1500
+    assert store.members(first.batch_id) == []
+    assert set(producer.states(ids).values()) == {"queued"}
+    assert store.queue_depth(ptag) == 2500 and store.counts(ptag)["packed"] == 0
+    again = pack(store, settings, ptag, tmp_path)
+    assert again is not None and store.members(again.batch_id) == ids[:1500]
+    assert producer.status(ids[0]).state == "packed"
+    assert producer.status(ids[0]).batch_id == again.batch_id
