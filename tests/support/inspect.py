@@ -7,7 +7,7 @@ from collections import Counter
 from redis import Redis
 
 from producers.keys import PartitionKeys
-from producers.producer import Producer
+from producers.producer import Producer, text
 from worker.store import Batch, Store
 
 
@@ -28,11 +28,8 @@ def membership(store: Store) -> Counter[str]:
 
 def queued_ids(redis: Redis, pk: PartitionKeys) -> list[bytes]:
     """The ids in a partition's queue, in order, read segment by segment."""
-    return [
-        i
-        for s in redis.lrange(pk.queue, 0, -1)
-        for i in redis.lrange(pk.segment_ids(s.decode()), 0, -1)
-    ]
+    segments = [text(s) for s in redis.lrange(pk.queue, 0, -1)]
+    return [bytes(i) for s in segments for i in redis.lrange(pk.segment_ids(s), 0, -1)]
 
 
 def states(producer: Producer, ids: list[str]) -> Counter[str]:
