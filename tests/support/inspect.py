@@ -29,7 +29,7 @@ def membership(store: Store) -> Counter[str]:
 def queued_ids(redis: Redis, pk: PartitionKeys) -> list[bytes]:
     """The ids in a partition's queue, in order, read segment by segment."""
     segments = [text(s) for s in redis.lrange(pk.queue, 0, -1)]
-    return [bytes(i) for s in segments for i in redis.lrange(pk.segment_ids(s), 0, -1)]
+    return [text(i).encode() for s in segments for i in redis.lrange(pk.segment_ids(s), 0, -1)]
 
 
 def states(producer: Producer, ids: list[str]) -> Counter[str]:
