@@ -113,9 +113,11 @@ class PartitionKeys:
         only while it is out of a segment (waiting out a backoff, or dead)."""
         return f"{self.prefix}:item:{item_id}"
 
-    def result(self, item_id: str) -> str:
-        """STRING holding the item's latest result JSON, with a TTL."""
-        return f"{self.prefix}:result:{item_id}"
+    def results(self, batch_id: str) -> str:
+        """HASH of a batch's results: item id -> the result JSON without the attempt,
+        idempotency key and metadata (producers/results.py adds them), or '' for an item the
+        batch sent back to the queue. Expires RESULT_TTL after its last write."""
+        return f"{self.prefix}:results:{batch_id}"
 
     def notify(self, item_id: str) -> str:
         """LIST pushed once the item has a result, to wake Producer.wait()."""

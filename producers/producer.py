@@ -16,6 +16,7 @@ from redis import Redis
 from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
+from producers.results import read_results
 from producers.scripts import NoScriptError, Scripts
 from producers.settings import Settings
 from producers.status import ItemState
@@ -238,6 +239,14 @@ class Producer:
             owner, claimed = self.redis.hmget(pk.segment(raw["sg"]), ["owner", "t_claimed"])
             if owner is not None:
                 raw.update(st="packed", b=text(owner), t_packed=text(claimed or b"0"))
+        elif raw.get("st") == "submitted" and raw.get("b"):
+            # Succeeded: its batch stored the result, delivery has not written the state yet.
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(pk.results(raw["b"]), item_id)
+            pipe.hget(pk.batch(raw["b"]), "t_settled")
+            tail, settled = pipe.execute()
+            if tail:
+                raw.update(st="succeeded", out="succeeded", t_succeeded=text(settled or b"0"))
         stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t_")}
         return ItemStatus(
             id=item_id,
@@ -256,7 +265,7 @@ class Producer:
 
     def result(self, item_id: str) -> dict[str, Any] | None:
         """The item's final result (succeeded or dead), or None while it has none."""
-        raw = self.redis.get(self.locate(item_id).result(item_id))
+        raw = read_results(self.redis, {item_id: self.locate(item_id)})[item_id].raw
         return None if raw is None else dict(orjson.loads(raw))
 
     def wait(self, item_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -266,10 +275,8 @@ class Producer:
         while True:
             # Announce the waiter before looking for the result: a result stored after the
             # look then always finds the flag and pushes the wake-up.
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
-            pipe.get(pk.result(item_id))
-            raw = pipe.execute()[1]
+            self.redis.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
+            raw = read_results(self.redis, {item_id: pk})[item_id].raw
             if raw is not None:
                 return dict(orjson.loads(raw))
             block = WAIT_SLICE
@@ -310,15 +317,13 @@ class Producer:
     def states(self, item_ids: Iterable[str]) -> dict[str, str]:
         """The current state of each known id, pipelined."""
         located = self.locate_many(item_ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for item_id, pk in located.items():
-            pipe.hmget(pk.item(item_id), ["st", "sg"])
-        out: dict[str, str] = {}
-        queued: dict[str, str] = {}  # item id -> key of the segment it is queued in
-        for (item_id, pk), (st, sg) in zip(located.items(), pipe.execute(), strict=True):
-            out[item_id] = text(st or b"")
-            if st == b"queued" and sg:
-                queued[item_id] = pk.segment(text(sg))
+        stored = read_results(self.redis, located, ("sg",))
+        out = {item_id: r.state for item_id, r in stored.items()}
+        queued = {  # item id -> key of the segment it is queued in
+            item_id: located[item_id].segment(r.fields["sg"])
+            for item_id, r in stored.items()
+            if r.state == "queued" and r.fields["sg"]
+        }
         segments = sorted(set(queued.values()))
         pipe = self.redis.pipeline(transaction=False)
         for key in segments:
@@ -341,9 +346,5 @@ class Producer:
 
     def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(id, result or None) for each known id, pipelined."""
-        located = self.locate_many(item_ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for item_id, pk in located.items():
-            pipe.get(pk.result(item_id))
-        for item_id, raw in zip(located, pipe.execute(), strict=True):
-            yield item_id, None if raw is None else dict(orjson.loads(raw))
+        for item_id, stored in read_results(self.redis, self.locate_many(item_ids)).items():
+            yield item_id, None if stored.raw is None else dict(orjson.loads(stored.raw))

@@ -14,16 +14,19 @@ from typing import Any, cast
 
 import orjson
 from redis import Redis
+from redis.exceptions import WatchError
 from redis.lock import Lock
 
 from producers.errors import BatchNotFound
 from producers.keys import Keys, PartitionKeys, batch_partition
 from producers.producer import text
+from producers.results import StoredResult, read_results
 from producers.scripts import Scripts
 from producers.settings import Settings
 from producers.status import TERMINAL_BATCH_STATES, BatchState
 
 SEGMENTS_PER_READ = 5
+DELIVERY_FIELDS = ("cb", "dl_task", "wh_tries")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,17 @@ class Settled:
     dead: int
     skipped: int
     finished: list[str]
+
+
+def result_tail(batch: Batch, o: Outcome) -> bytes:
+    """The result JSON of an outcome without its opening brace and the item's own fields."""
+    error = None if o.kind == "ok" else o.error or {"code": o.code, "message": o.message}
+    return orjson.dumps({
+        "id": o.item_id, "custom_id": o.item_id,
+        "status": "succeeded" if o.kind == "ok" else "dead",
+        "response": o.response, "error": error,
+        "batch_id": batch.id, "openai_batch_id": batch.openai_id,
+    })[1:]  # fmt: skip
 
 
 def decode(raw: Any) -> dict[str, str]:
@@ -329,15 +343,19 @@ class Store:
         for number, ids in self._segment_ids(batch_id):
             pipe = self.redis.pipeline(transaction=False)
             pipe.hget(pk.segment(number), "owner")
+            pipe.hmget(pk.results(batch_id), ids)
             for item_id in ids:
                 pipe.hmget(pk.item(item_id), "st", "b", "sg")
-            owner, *fields = pipe.execute()
+            owner, settled, *fields = pipe.execute()
             packed = owner == mine
             seg = number.encode()
             out = [
                 item_id
-                for item_id, (st, b, sg) in zip(ids, fields, strict=True)
-                if (st == b"submitted" and b == mine) or (packed and st == b"queued" and sg == seg)
+                for item_id, done, (st, b, sg) in zip(ids, settled, fields, strict=True)
+                if done is None
+                and (
+                    (st == b"submitted" and b == mine) or (packed and st == b"queued" and sg == seg)
+                )
             ]
             if out:
                 yield out
@@ -352,28 +370,60 @@ class Store:
         pk = self.pk(batch.partition)
         s = self.settings
         args: list[Any] = [
-            batch.id, pk.item_prefix, pk.segment_prefix, pk.result(""), pk.notify(""),
-            pk.waiting(""),
+            batch.id, pk.item_prefix, pk.segment_prefix, pk.notify(""), pk.waiting(""),
             repr(time.time()), s.result_ttl, s.max_attempts, s.retry_backoff,
             s.retry_backoff_max, s.lease_seconds,
         ]  # fmt: skip
         for o in outcomes:
-            tail = b""
-            if o.kind != "requeue":
-                error = None
-                if o.kind != "ok":
-                    error = o.error or {"code": o.code, "message": o.message}
-                tail = orjson.dumps({
-                    "id": o.item_id, "custom_id": o.item_id,
-                    "status": "succeeded" if o.kind == "ok" else "dead",
-                    "response": o.response, "error": error,
-                    "batch_id": batch.id, "openai_batch_id": batch.openai_id,
-                })[1:]  # fmt: skip
+            tail = b"" if o.kind == "requeue" else result_tail(batch, o)
             args += (o.item_id, o.kind, tail, o.code, o.message[:1000])
-        keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead]
+        keys = [pk.counts, pk.undelivered, pk.delayed, pk.dead, pk.results(batch.id)]
         reply = self.scripts.run("settle", keys, args)
         ok, retried, dead, skipped = (int(n) for n in reply[:4])
         return Settled(ok, retried, dead, skipped, [text(i) for i in reply[4:]])
+
+    def settle_succeeded(self, batch: Batch, outcomes: list[Outcome]) -> Settled:
+        """Store plain successes of the batch's members in bulk: results into the batch's hash,
+        deliveries queued, counters moved, in one MULTI with no item read or written (delivery
+        writes their state). Ids that already have a result here are skipped; WATCH makes
+        that check and the writes atomic."""
+        pk = self.pk(batch.partition)
+        key = pk.results(batch.id)
+        ids = [o.item_id for o in outcomes]
+        now = time.time()
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    known = pipe.hmget(key, ids)
+                    fresh = [o for o, k in zip(outcomes, known, strict=True) if k is None]
+                    if not fresh:
+                        return Settled(0, 0, 0, len(outcomes), [])
+                    done = [o.item_id for o in fresh]
+                    pipe.multi()
+                    pipe.hset(
+                        key, items=[x for o in fresh for x in (o.item_id, result_tail(batch, o))]
+                    )
+                    pipe.expire(key, self.settings.result_ttl)
+                    pipe.zadd(
+                        pk.undelivered, dict.fromkeys(done, now + self.settings.lease_seconds)
+                    )
+                    pipe.hincrby(pk.counts, "submitted", -len(done))
+                    pipe.hincrby(pk.counts, "succeeded", len(done))
+                    pipe.hset(pk.batch(batch.id), "t_settled", repr(now))
+                    pipe.mget([pk.waiting(i) for i in done])
+                    waiting = pipe.execute()[-1]
+                    break
+                except WatchError:
+                    continue
+        woken = [i for i, flag in zip(done, waiting, strict=True) if flag]
+        if woken:
+            pipe = self.redis.pipeline(transaction=False)
+            for item_id in woken:
+                pipe.rpush(pk.notify(item_id), b"1")
+                pipe.expire(pk.notify(item_id), 300)
+            pipe.execute()
+        return Settled(len(done), 0, 0, len(outcomes) - len(done), done)
 
     # -- deliveries -------------------------------------------------------------------------
 
@@ -390,30 +440,14 @@ class Store:
         """The ids this delivery task may deliver now (no other task holds them)."""
         pk = self.pk(ptag)
         now = time.time()
-        args = [pk.item_prefix, repr(now), repr(now + self.settings.lease_seconds), *ids]
+        deadline = repr(now + self.settings.lease_seconds)
+        args = [pk.item_prefix, repr(now), deadline, pk.results(""), *ids]
         return [text(i) for i in self.scripts.run("claim_delivery", [pk.undelivered], args)]
 
-    def delivery_payloads(
-        self, ptag: str, ids: list[str]
-    ) -> list[tuple[str, bytes | None, dict[str, str]]]:
-        """(id, result JSON, item fields needed for delivery) per id."""
+    def delivery_payloads(self, ptag: str, ids: list[str]) -> dict[str, StoredResult]:
+        """The result, state and delivery fields of each id."""
         pk = self.pk(ptag)
-        pipe = self.redis.pipeline(transaction=False)
-        for item_id in ids:
-            pipe.get(pk.result(item_id))
-            pipe.hmget(pk.item(item_id), "cb", "st", "dl_task", "wh_tries")
-        raw = pipe.execute()
-        out = []
-        for n, item_id in enumerate(ids):
-            cb, st, dl_task, tries = raw[2 * n + 1]
-            fields = {
-                "cb": text(cb or b""),
-                "st": text(st or b""),
-                "dl_task": text(dl_task or b""),
-                "wh_tries": text(tries or b"0"),
-            }
-            out.append((item_id, raw[2 * n], fields))
-        return out
+        return read_results(self.redis, dict.fromkeys(ids, pk), DELIVERY_FIELDS)
 
     def mark_item(self, ptag: str, item_id: str, **fields: Any) -> None:
         self.redis.hset(self.pk(ptag).item(item_id), mapping={k: str(v) for k, v in fields.items()})
@@ -425,7 +459,10 @@ class Store:
         if not ids:
             return 0
         pk = self.pk(ptag)
-        args = [pk.item_prefix, repr(time.time()), *ids]
+        args = [
+            pk.item_prefix, repr(time.time()), pk.results(""), pk.batch(""),
+            self.settings.result_ttl, *ids,
+        ]  # fmt: skip
         return int(self.scripts.run("delivered", [pk.counts, pk.undelivered], args))
 
     def dead_letter_delivery(self, ptag: str, item_id: str, reason: str) -> None:

@@ -1,20 +1,23 @@
--- Record the outcome of a chunk of a batch's items. Only items still in flight in this batch
--- change, so running a chunk twice (a collect resumed after a crash) changes nothing.
--- KEYS: counts, undelivered, delayed, dead
--- ARGV: batch_id, item_prefix, segment prefix, result_prefix, notify_prefix, waiting_prefix, now, result_ttl,
---       max_attempts, backoff, backoff_max, delivery lease,
+-- Record the outcome of a chunk of a batch's items, one by one: the outcomes other than
+-- success, lines of unknown or repeated ids (Store.settle_succeeded stores plain successes in
+-- bulk). Only items still in flight in this batch change, so running a chunk twice (a collect
+-- resumed after a crash) changes nothing.
+-- KEYS: counts, undelivered, delayed, dead, results (the batch's)
+-- ARGV: batch_id, item_prefix, segment prefix, notify_prefix, waiting_prefix, now,
+--       result_ttl, max_attempts, backoff, backoff_max, delivery lease,
 --       then (id, outcome, result_tail, code, message)*
 --   outcome: ok | retry (counts an attempt) | requeue (no attempt counted) | dead
---   result_tail: the result JSON object without its opening brace; the attempt, idempotency
---   key and metadata are spliced in front of it here, where the item's fields are at hand.
+--   result_tail: the result JSON object without its opening brace; readers splice the
+--   attempt, idempotency key and metadata in front of it (producers/results.py). An item sent
+--   back to the queue leaves an empty result, so a later line for it is not taken.
 -- An item without a callback is delivered here and now (its Redis result is its delivery).
 -- A finished item's hash expires with its result. The calls per item are the reads and
 -- writes of its own keys; the sorted sets and counters are written once per chunk.
 -- Returns {succeeded, retried, dead, skipped, id awaiting delivery...}.
-local bid, prefix, sp, rprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local nprefix, wprefix, stamp = ARGV[5], ARGV[6], ARGV[7]
-local now, ttl, max_att = tonumber(stamp), tonumber(ARGV[8]), tonumber(ARGV[9])
-local backoff, backoff_max, lease = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local bid, prefix, sp, nprefix, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stamp = ARGV[6]
+local now, ttl, max_att = tonumber(stamp), tonumber(ARGV[7]), tonumber(ARGV[8])
+local backoff, backoff_max, lease = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local lines, owner = line_finder(sp), owner_finder(sp)
 local ok, retried, dead, skipped = 0, 0, 0, 0
 local to_deliver, undelivered, delayed, dead_ids, delta = {}, {}, {}, {}, {}
@@ -35,10 +38,7 @@ end
 
 -- f: st, b, att, md, cb, hist, sg
 local function finish(id, state, f, tail, fields)
-  local att = f[3]
-  redis.call('SET', rprefix .. id, '{"attempt":' .. att .. ',"idempotency_key":'
-    .. cjson.encode(id .. ':' .. att) .. ',"metadata":' .. (f[4] or '{}') .. ',' .. tail,
-    'EX', ttl)
+  redis.call('HSET', KEYS[5], id, tail)
   if redis.call('EXISTS', wprefix .. id) == 1 then
     redis.call('RPUSH', nprefix .. id, '1')
     redis.call('EXPIRE', nprefix .. id, 300)
@@ -58,7 +58,7 @@ local function finish(id, state, f, tail, fields)
   end
 end
 
-for i = 13, #ARGV, 5 do
+for i = 12, #ARGV, 5 do
   local id, outcome, tail, code, message = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb', 'hist', 'sg')
@@ -66,7 +66,8 @@ for i = 13, #ARGV, 5 do
   -- worker that created the batch died before marking its items submitted).
   local state = f[1]
   if state == 'queued' and owner(f[7]) == bid then state = 'packed' end
-  if (state ~= 'submitted' or f[2] ~= bid) and state ~= 'packed' then
+  if ((state ~= 'submitted' or f[2] ~= bid) and state ~= 'packed')
+      or redis.call('HEXISTS', KEYS[5], id) == 1 then
     skipped = skipped + 1
   else
     count(state, -1)
@@ -98,6 +99,7 @@ for i = 13, #ARGV, 5 do
       add(fields, 'code', code)
       add(fields, 'msg', message)
       stash_line(fields, id, f[7])  -- it leaves its segment: the line travels in the item
+      redis.call('HSET', KEYS[5], id, '')
       redis.call('HDEL', key, 'b', 'sg')
       add(delayed, now + delay, id)
       count('queued', 1)
@@ -121,4 +123,5 @@ zadd(KEYS[4], dead_ids)
 for state, n in pairs(delta) do
   if n ~= 0 then redis.call('HINCRBY', KEYS[1], state, n) end
 end
+if ok + dead + retried > 0 then redis.call('EXPIRE', KEYS[5], ttl) end
 return {ok, retried, dead, skipped, unpack(to_deliver)}

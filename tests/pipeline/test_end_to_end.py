@@ -37,9 +37,9 @@ def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redi
     pk = producer.locate("one")
     ttl = producer.settings.result_ttl
     assert 0 < redis.ttl(pk.item("one")) <= ttl
-    assert 0 < redis.ttl(pk.result("one")) <= ttl
     batch_id = status.batch_id
     assert batch_id is not None
+    assert 0 < redis.ttl(pk.results(batch_id)) <= ttl
     wait_for(lambda: redis.ttl(pk.batch(batch_id)) > 0, 20, "the batch collected")
     assert 0 < redis.ttl(pk.members(batch_id)) <= ttl
 

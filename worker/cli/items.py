@@ -128,13 +128,23 @@ def run_results(args: argparse.Namespace) -> int:
         return 2
     with open_output(args.output) as out:
         count = 0
+        seen: set[str] = set()
         for ptag in producer.partitions():
             pk = producer.keys.partition(ptag)
-            for key in producer.redis.scan_iter(match=pk.result("*"), count=1000):
-                raw = producer.redis.get(key)
-                if raw is not None:
-                    out.write(output_line(orjson.loads(raw)) + b"\n")
-                    count += 1
+            for key in producer.redis.scan_iter(match=pk.results("*"), count=1000):
+                # An item sent back by a batch left it an empty result; a retried one may have
+                # results in two batches, and is read (once) from its latest.
+                ids = [
+                    i for i, tail in producer.redis.hscan_iter(key, count=1000)
+                    if tail and i.decode() not in seen
+                ]  # fmt: skip
+                for start in range(0, len(ids), 1000):
+                    chunk = [i.decode() for i in ids[start : start + 1000]]
+                    seen.update(chunk)
+                    for _, result in producer.iter_results(chunk):
+                        if result is not None:
+                            out.write(output_line(result) + b"\n")
+                            count += 1
     if args.output:
         console().print(f"wrote {count} results to {args.output}")
     return 0

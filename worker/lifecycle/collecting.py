@@ -77,8 +77,17 @@ class Collector:
         self._pending_bytes = 0
         self._sender: ThreadPoolExecutor | None = None
         self._in_flight: Future[Settled] | None = None
+        self._members: set[str] | None = None
+        self._seen: set[str] = set()
 
     def add(self, outcome: Outcome, size: int = 0) -> None:
+        if self._members is None:
+            self._members = set(self.store.members(self.batch.id))
+        if outcome.item_id in self._seen:
+            self.report.skipped += 1  # a second line for one item: the first one counts
+            return
+        if outcome.item_id in self._members:
+            self._seen.add(outcome.item_id)
         self._pending.append(outcome)
         self._pending_bytes += size
         # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
@@ -107,7 +116,22 @@ class Collector:
         self._finish()
         if self._sender is None:
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="batchrelay-settle")
-        self._in_flight = self._sender.submit(self.store.settle, self.batch, chunk)
+        self._in_flight = self._sender.submit(self._settle, chunk)
+
+    def _settle(self, chunk: list[Outcome]) -> Settled:
+        """Plain successes of members in bulk, everything else one by one (in Lua)."""
+        members = self._members or set()
+        plain = [o for o in chunk if o.kind == "ok" and o.item_id in members]
+        rest = [o for o in chunk if o.kind != "ok" or o.item_id not in members]
+        bulk = self.store.settle_succeeded(self.batch, plain) if plain else Settled(0, 0, 0, 0, [])
+        each = self.store.settle(self.batch, rest)
+        return Settled(
+            bulk.succeeded + each.succeeded,
+            each.retried,
+            each.dead,
+            bulk.skipped + each.skipped,
+            bulk.finished + each.finished,
+        )
 
     def _finish(self) -> None:
         """Wait for the chunk in flight, then count it and queue its deliveries."""

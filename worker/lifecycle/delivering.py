@@ -53,9 +53,10 @@ def deliver(
     report = DeliveryReport()
     done: list[str] = []
     claimed = store.claim_deliveries(ptag, item_ids)
-    for item_id, raw, fields in store.delivery_payloads(ptag, claimed):
-        if fields["st"] not in DELIVERABLE:
-            if fields["st"] == "delivered":
+    for item_id, stored in store.delivery_payloads(ptag, claimed).items():
+        fields, raw = stored.fields, stored.raw
+        if stored.state not in DELIVERABLE:
+            if stored.state == "delivered":
                 done.append(item_id)
             continue
         if raw is None:
@@ -75,7 +76,7 @@ def deliver(
                 webhooks.send(callback.url, raw, key, callback.headers)
                 report.webhooks += 1
             except DeliveryFailed as error:
-                tries = int(fields["wh_tries"]) + 1
+                tries = int(fields["wh_tries"] or 0) + 1
                 # The Celery callback already went out: remember it so the retry skips it.
                 # ... and release the claim, so the retry at its due time may take it.
                 store.mark_item(

@@ -80,6 +80,8 @@ def submit(
         failpoint("submit.after_create")
     if path is not None:
         path.unlink(missing_ok=True)
+    # Before the batch counts as submitted: collect takes its members for submitted items.
+    store.mark_submitted(batch_id)
     moved = store.transition(
         batch_id,
         BatchState.UPLOADING,
@@ -90,7 +92,6 @@ def submit(
         **batch_summary(created),
     )
     if moved:
-        store.mark_submitted(batch_id)
         log.info("batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("n")))
     return True
 
