@@ -114,9 +114,10 @@ class PartitionKeys:
         return f"{self.prefix}:item:{item_id}"
 
     def results(self, batch_id: str) -> str:
-        """HASH of a batch's results: item id -> the result JSON without the attempt,
-        idempotency key and metadata (producers/results.py adds them), or '' for an item the
-        batch sent back to the queue. Expires RESULT_TTL after its last write."""
+        """HASH of a batch's results: item id -> a success's output line as it came, or the
+        result JSON without the attempt, idempotency key and metadata (producers/results.py
+        reads both), or '' for an item the batch sent back to the queue. Expires RESULT_TTL
+        after its last write."""
         return f"{self.prefix}:results:{batch_id}"
 
     def notify(self, item_id: str) -> str:

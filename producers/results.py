@@ -1,10 +1,10 @@
 """Items' results as readers see them.
 
-A batch stores its results in one hash, item id -> the result JSON without its first three
-fields (collect writes them in bulk, without reading the items). The attempt, idempotency key
-and metadata come from the item's own hash when the result is read. An item whose batch
-stored its result while the item still reads `submitted` has succeeded: collect leaves the
-state to delivery, which writes it.
+A batch stores its results in one hash, item id -> either the output line of a success as it
+came from OpenAI (collect stores those in bulk, without reading or writing the items), or the
+result JSON without its first three fields. The attempt, idempotency key and metadata come
+from the item's own hash when the result is read. An item whose batch stored its result while
+the item still reads `submitted` has succeeded: delivery writes the state.
 """
 
 from __future__ import annotations
@@ -29,15 +29,24 @@ class StoredResult:
     raw: bytes | None
 
 
-def compose(item_id: str, attempt: str, metadata: str, tail: bytes) -> bytes:
-    """The result JSON: the item's attempt, idempotency key and metadata, then ``tail``."""
+TAIL_START = b'"id":'
+
+
+def compose(item_id: str, fields: dict[str, str], stored: bytes, openai_id: str | None) -> bytes:
+    """The result JSON of an item from its ``fields`` and what its batch ``stored``."""
+    attempt = fields["att"] or "1"
+    metadata = fields["md"] or "{}"
     key = orjson.dumps(f"{item_id}:{attempt}")
-    head = b'{"attempt":%s,"idempotency_key":%s,"metadata":%s,' % (
-        attempt.encode(),
-        key,
-        (metadata or "{}").encode(),
-    )
-    return head + tail
+    if stored.startswith(TAIL_START):
+        head = b'{"attempt":%s,"idempotency_key":%s,"metadata":%s,'
+        return head % (attempt.encode(), key, metadata.encode()) + stored
+    line = orjson.loads(stored)
+    return orjson.dumps({
+        "attempt": int(attempt), "idempotency_key": f"{item_id}:{attempt}",
+        "metadata": orjson.loads(metadata), "id": item_id, "custom_id": item_id,
+        "status": "succeeded", "response": line.get("response"), "error": None,
+        "batch_id": fields["b"], "openai_batch_id": openai_id,
+    })  # fmt: skip
 
 
 def read_results(
@@ -57,14 +66,18 @@ def read_results(
     for (item_id, pk), f in zip(located.items(), fields, strict=True):
         if f["b"]:
             pipe.hget(pk.results(f["b"]), item_id)
+            pipe.hget(pk.batch(f["b"]), "openai_id")
             asked.append(item_id)
-    tails = dict(zip(asked, pipe.execute(), strict=True)) if asked else {}
+    replies = pipe.execute() if asked else []
+    stored = {i: (replies[2 * n], replies[2 * n + 1]) for n, i in enumerate(asked)}
     out = {}
     for item_id, f in zip(located, fields, strict=True):
-        tail = tails.get(item_id)
+        value, openai_id = stored.get(item_id, (None, None))
         state = f["st"]
-        if state == "submitted" and tail:
+        if state == "submitted" and value:
             state = "succeeded"
-        raw = compose(item_id, f["att"] or "1", f["md"], tail) if tail else None
+        raw = None
+        if value:
+            raw = compose(item_id, f, value, openai_id.decode() if openai_id else None)
         out[item_id] = StoredResult(state, f, raw)
     return out

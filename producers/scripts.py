@@ -17,6 +17,7 @@ SCRIPT_NAMES = (
     "members_state",
     "release_members",
     "settle",
+    "settle_plain",
     "delivered",
     "claim_delivery",
     "promote",

@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import orjson
 from redis import Redis
-from redis.exceptions import WatchError
 from redis.lock import Lock
 
 from producers.errors import BatchNotFound
@@ -382,48 +381,20 @@ class Store:
         ok, retried, dead, skipped = (int(n) for n in reply[:4])
         return Settled(ok, retried, dead, skipped, [text(i) for i in reply[4:]])
 
-    def settle_succeeded(self, batch: Batch, outcomes: list[Outcome]) -> Settled:
-        """Store plain successes of the batch's members in bulk: results into the batch's hash,
-        deliveries queued, counters moved, in one MULTI with no item read or written (delivery
-        writes their state). Ids that already have a result here are skipped; WATCH makes
-        that check and the writes atomic."""
+    def settle_plain(self, batch: Batch, records: list[bytes]) -> Settled:
+        """Store plain successes of the batch's members in bulk (settle_plain.lua); each record
+        is an item id, '\x1f' and its output line, which becomes its result as it is."""
+        if not records:
+            return Settled(0, 0, 0, 0, [])
         pk = self.pk(batch.partition)
-        key = pk.results(batch.id)
-        ids = [o.item_id for o in outcomes]
         now = time.time()
-        with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    known = pipe.hmget(key, ids)
-                    fresh = [o for o, k in zip(outcomes, known, strict=True) if k is None]
-                    if not fresh:
-                        return Settled(0, 0, 0, len(outcomes), [])
-                    done = [o.item_id for o in fresh]
-                    pipe.multi()
-                    pipe.hset(
-                        key, items=[x for o in fresh for x in (o.item_id, result_tail(batch, o))]
-                    )
-                    pipe.expire(key, self.settings.result_ttl)
-                    pipe.zadd(
-                        pk.undelivered, dict.fromkeys(done, now + self.settings.lease_seconds)
-                    )
-                    pipe.hincrby(pk.counts, "submitted", -len(done))
-                    pipe.hincrby(pk.counts, "succeeded", len(done))
-                    pipe.hset(pk.batch(batch.id), "t_settled", repr(now))
-                    pipe.mget([pk.waiting(i) for i in done])
-                    waiting = pipe.execute()[-1]
-                    break
-                except WatchError:
-                    continue
-        woken = [i for i, flag in zip(done, waiting, strict=True) if flag]
-        if woken:
-            pipe = self.redis.pipeline(transaction=False)
-            for item_id in woken:
-                pipe.rpush(pk.notify(item_id), b"1")
-                pipe.expire(pk.notify(item_id), 300)
-            pipe.execute()
-        return Settled(len(done), 0, 0, len(outcomes) - len(done), done)
+        keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
+        args = [
+            repr(now), repr(now + self.settings.lease_seconds), self.settings.result_ttl,
+            pk.waiting(""), pk.notify(""), b"\n".join(records),
+        ]  # fmt: skip
+        done = [text(i) for i in self.scripts.run("settle_plain", keys, args)]
+        return Settled(len(done), 0, 0, len(records) - len(done), done)
 
     # -- deliveries -------------------------------------------------------------------------
 

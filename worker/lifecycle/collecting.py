@@ -74,24 +74,37 @@ class Collector:
         self.settings = settings
         self.report = CollectReport()
         self._pending: list[Outcome] = []
+        self._plain: list[bytes] = []
         self._pending_bytes = 0
         self._sender: ThreadPoolExecutor | None = None
         self._in_flight: Future[Settled] | None = None
         self._members: set[str] | None = None
         self._seen: set[str] = set()
 
-    def add(self, outcome: Outcome, size: int = 0) -> None:
+    def add(self, outcome: Outcome, line: bytes | None = None) -> None:
+        """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
+        line becoming the item's result as it is."""
         if self._members is None:
             self._members = set(self.store.members(self.batch.id))
-        if outcome.item_id in self._seen:
+        item_id = outcome.item_id
+        if item_id in self._seen:
             self.report.skipped += 1  # a second line for one item: the first one counts
             return
-        if outcome.item_id in self._members:
-            self._seen.add(outcome.item_id)
+        if item_id in self._members:
+            self._seen.add(item_id)
+            if line is not None and outcome.kind == "ok":
+                self._plain.append(b"%s\x1f%s" % (item_id.encode(), line))
+                self._pending_bytes += len(line)
+                self._maybe_send()
+                return
         self._pending.append(outcome)
-        self._pending_bytes += size
+        self._pending_bytes += len(line or b"")
+        self._maybe_send()
+
+    def _maybe_send(self) -> None:
         # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
-        if len(self._pending) >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
+        pending = len(self._pending) + len(self._plain)
+        if pending >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
             self._send()
 
     def flush(self) -> None:
@@ -108,23 +121,20 @@ class Collector:
         self._in_flight = None
 
     def _send(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._plain:
             return
-        chunk = self._pending
-        self._pending = []
+        chunk, plain = self._pending, self._plain
+        self._pending, self._plain = [], []
         self._pending_bytes = 0
         self._finish()
         if self._sender is None:
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="batchrelay-settle")
-        self._in_flight = self._sender.submit(self._settle, chunk)
+        self._in_flight = self._sender.submit(self._settle, plain, chunk)
 
-    def _settle(self, chunk: list[Outcome]) -> Settled:
-        """Plain successes of members in bulk, everything else one by one (in Lua)."""
-        members = self._members or set()
-        plain = [o for o in chunk if o.kind == "ok" and o.item_id in members]
-        rest = [o for o in chunk if o.kind != "ok" or o.item_id not in members]
-        bulk = self.store.settle_succeeded(self.batch, plain) if plain else Settled(0, 0, 0, 0, [])
-        each = self.store.settle(self.batch, rest)
+    def _settle(self, plain: list[bytes], chunk: list[Outcome]) -> Settled:
+        """Plain successes in bulk, everything else one by one."""
+        bulk = self.store.settle_plain(self.batch, plain)
+        each = self.store.settle(self.batch, chunk)
         return Settled(
             bulk.succeeded + each.succeeded,
             each.retried,
@@ -158,7 +168,7 @@ class Collector:
                 continue
             self.report.tokens_in += parsed.usage.get("input", 0)
             self.report.tokens_out += parsed.usage.get("output", 0)
-            self.add(parsed.outcome, len(raw))
+            self.add(parsed.outcome, raw)
         self.flush()
 
 

@@ -1,0 +1,49 @@
+-- Store a chunk of plain successes of a batch's items in bulk: each output line as it came is
+-- the item's result (producers/results.py reads it), its delivery is queued, and no item hash
+-- is read or written (delivery writes the state). An id that already has a result in the
+-- batch is skipped, so running a chunk twice (a collect resumed after a crash) changes nothing.
+-- KEYS: results (the batch's), undelivered, counts, batch
+-- ARGV: now, delivery deadline, result_ttl, waiting prefix, notify prefix, records: one per
+--       item, separated by '\n', each the id and the output line separated by '\31'
+--       (neither can occur in an id, and a JSON line holds no raw control character).
+-- Returns the ids stored.
+local now, deadline, ttl, wprefix, nprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local records = ARGV[6]
+local find, sub = string.find, string.sub
+local ids, lines, pos, size = {}, {}, 1, #records
+while pos <= size do
+  local a = find(records, '\31', pos, true)
+  local stop = find(records, '\n', a, true) or size + 1
+  ids[#ids + 1] = sub(records, pos, a - 1)
+  lines[#lines + 1] = sub(records, a + 1, stop - 1)
+  pos = stop + 1
+end
+local fresh, fields, due = {}, {}, {}
+for s = 1, #ids, 1000 do
+  local e = math.min(s + 999, #ids)
+  local known = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  for i = s, e do
+    if not known[i - s + 1] then
+      local id = ids[i]
+      fresh[#fresh + 1] = id
+      fields[#fields + 1] = id
+      fields[#fields + 1] = lines[i]
+      due[#due + 1] = deadline
+      due[#due + 1] = id
+      if redis.call('EXISTS', wprefix .. id) == 1 then
+        redis.call('RPUSH', nprefix .. id, '1')
+        redis.call('EXPIRE', nprefix .. id, 300)
+      end
+    end
+  end
+end
+if #fresh == 0 then return {} end
+for s = 1, #fields, 2000 do
+  redis.call('HSET', KEYS[1], unpack(fields, s, math.min(s + 1999, #fields)))
+  redis.call('ZADD', KEYS[2], unpack(due, s, math.min(s + 1999, #due)))
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('HINCRBY', KEYS[3], 'submitted', -#fresh)
+redis.call('HINCRBY', KEYS[3], 'succeeded', #fresh)
+redis.call('HSET', KEYS[4], 't_settled', now)
+return fresh
