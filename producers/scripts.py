@@ -51,6 +51,9 @@ class Scripts:
         """Run script ``name`` (EVALSHA, loading it on NOSCRIPT)."""
         return self._scripts[name](keys=keys, args=args)
 
+    def sha(self, name: str) -> str:
+        return str(self._scripts[name].sha)
+
     def queue(self, pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
         """Add an EVALSHA of ``name`` to a pipeline.
 

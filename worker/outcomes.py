@@ -23,7 +23,7 @@ RETRYABLE_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedLine:
     """One line of an output or error file, reduced to what we store."""
 

@@ -20,7 +20,7 @@ from producers.errors import BatchNotFound
 from producers.keys import Keys, PartitionKeys, batch_partition
 from producers.producer import text
 from producers.results import StoredResult, read_results
-from producers.scripts import Scripts
+from producers.scripts import NoScriptError, Scripts
 from producers.settings import Settings
 from producers.status import TERMINAL_BATCH_STATES, BatchState
 
@@ -70,7 +70,7 @@ class Batch:
         return self.fields.get("openai_id") or None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per output line: not frozen, whose __init__ costs more
 class Outcome:
     """How one item of a batch ended, before it is stored: kind is ok|retry|requeue|dead."""
 
@@ -91,6 +91,38 @@ class Settled:
     dead: int
     skipped: int
     finished: list[str]
+
+
+class PendingSettle:
+    """A settle_plain call sent on a connection of its own, its reply read by ``result()``."""
+
+    def __init__(self, scripts: Scripts, keys: list[str], args: list[Any], records: list[bytes]):
+        self.scripts, self.keys, self.args, self.records = scripts, keys, args, records
+        self.pool = scripts.redis.connection_pool
+        self.conn: Any = self.pool.get_connection()
+        try:
+            sha = scripts.sha("settle_plain")
+            self.conn.send_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self.abandon()
+            raise
+
+    def result(self) -> Settled:
+        """Wait for the reply: the records stored, and those skipped as already settled."""
+        try:
+            skipped = set(self.conn.read_response())
+        except NoScriptError:  # Redis restarted and forgot the script: run it again
+            skipped = set(self.scripts.run("settle_plain", self.keys, self.args))
+        finally:
+            self.pool.release(self.conn)
+        records = self.records
+        done = [r[: r.index(b"\x1f")].decode() for n, r in enumerate(records) if n not in skipped]
+        return Settled(len(done), 0, 0, len(skipped), done)
+
+    def abandon(self) -> None:
+        """Drop the connection and whatever reply it had coming."""
+        self.conn.disconnect()
+        self.pool.release(self.conn)
 
 
 def result_tail(batch: Batch, o: Outcome) -> bytes:
@@ -381,11 +413,11 @@ class Store:
         ok, retried, dead, skipped = (int(n) for n in reply[:4])
         return Settled(ok, retried, dead, skipped, [text(i) for i in reply[4:]])
 
-    def settle_plain(self, batch: Batch, records: list[bytes]) -> Settled:
-        """Store plain successes of the batch's members in bulk (settle_plain.lua); each record
-        is an item id, '\x1f' and its output line, which becomes its result as it is."""
-        if not records:
-            return Settled(0, 0, 0, 0, [])
+    def start_settle_plain(self, batch: Batch, records: list[bytes]) -> PendingSettle:
+        """Send a bulk settle of plain successes of the batch's members (settle_plain.lua) and
+        return at once: the caller parses the next chunk while Redis stores this one, and reads
+        the reply later (no thread, so no handing the GIL back and forth). Each record is an
+        item id, '\x1f' and its output line, which becomes its result as it is."""
         pk = self.pk(batch.partition)
         now = time.time()
         keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
@@ -393,8 +425,7 @@ class Store:
             repr(now), repr(now + self.settings.lease_seconds), self.settings.result_ttl,
             pk.waiting(""), pk.notify(""), b"\n".join(records),
         ]  # fmt: skip
-        done = [text(i) for i in self.scripts.run("settle_plain", keys, args)]
-        return Settled(len(done), 0, 0, len(records) - len(done), done)
+        return PendingSettle(self.scripts, keys, args, records)
 
     # -- deliveries -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
 -- ARGV: now, delivery deadline, result_ttl, waiting prefix, notify prefix, records: one per
 --       item, separated by '\n', each the id and the output line separated by '\31'
 --       (neither can occur in an id, and a JSON line holds no raw control character).
--- Returns the ids stored.
+-- Returns the 0-based positions of the records skipped (their ids had a result already).
 local now, deadline, ttl, wprefix, nprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local records = ARGV[6]
 local find, sub = string.find, string.sub
@@ -18,32 +18,37 @@ while pos <= size do
   lines[#lines + 1] = sub(records, a + 1, stop - 1)
   pos = stop + 1
 end
-local fresh, fields, due = {}, {}, {}
+local stored, fields, due, skipped = 0, {}, {}, {}
 for s = 1, #ids, 1000 do
   local e = math.min(s + 999, #ids)
   local known = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  local flags = {}
+  for i = s, e do flags[i - s + 1] = wprefix .. ids[i] end
+  flags = redis.call('MGET', unpack(flags))
   for i = s, e do
-    if not known[i - s + 1] then
+    if known[i - s + 1] then
+      skipped[#skipped + 1] = i - 1
+    else
       local id = ids[i]
-      fresh[#fresh + 1] = id
+      stored = stored + 1
       fields[#fields + 1] = id
       fields[#fields + 1] = lines[i]
       due[#due + 1] = deadline
       due[#due + 1] = id
-      if redis.call('EXISTS', wprefix .. id) == 1 then
+      if flags[i - s + 1] then  -- a Producer.wait() blocks on it
         redis.call('RPUSH', nprefix .. id, '1')
         redis.call('EXPIRE', nprefix .. id, 300)
       end
     end
   end
 end
-if #fresh == 0 then return {} end
+if stored == 0 then return skipped end
 for s = 1, #fields, 2000 do
   redis.call('HSET', KEYS[1], unpack(fields, s, math.min(s + 1999, #fields)))
   redis.call('ZADD', KEYS[2], unpack(due, s, math.min(s + 1999, #due)))
 end
 redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('HINCRBY', KEYS[3], 'submitted', -#fresh)
-redis.call('HINCRBY', KEYS[3], 'succeeded', #fresh)
+redis.call('HINCRBY', KEYS[3], 'submitted', -stored)
+redis.call('HINCRBY', KEYS[3], 'succeeded', stored)
 redis.call('HSET', KEYS[4], 't_settled', now)
-return fresh
+return skipped

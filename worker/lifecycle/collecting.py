@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -23,7 +22,7 @@ from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.openai_api import BatchAPI
 from worker.outcomes import BadLine, parse_line
-from worker.store import Batch, Outcome, Settled, Store
+from worker.store import Batch, Outcome, PendingSettle, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
 SETTLE_CHUNK = 1000
@@ -54,9 +53,10 @@ class CollectReport:
 class Collector:
     """Settles one batch; holds the chunk being built and what it has counted.
 
-    A full chunk is settled by a sender thread while the next one is parsed: the Lua work in
-    Redis and the JSON work here then overlap (waiting on the socket releases the GIL). One
-    chunk at a time is in flight, so memory stays bounded and chunks settle in order.
+    Plain successes of the batch's members, nearly every line, are stored in bulk: a full
+    chunk is sent to Redis and its reply read after the next chunk is parsed, so the work in
+    Redis and the JSON work here overlap. One chunk at a time is in flight, so memory stays
+    bounded and chunks settle in order. Other outcomes are settled one by one, at once.
     """
 
     def __init__(
@@ -76,8 +76,7 @@ class Collector:
         self._pending: list[Outcome] = []
         self._plain: list[bytes] = []
         self._pending_bytes = 0
-        self._sender: ThreadPoolExecutor | None = None
-        self._in_flight: Future[Settled] | None = None
+        self._in_flight: PendingSettle | None = None
         self._members: set[str] | None = None
         self._seen: set[str] = set()
 
@@ -113,12 +112,11 @@ class Collector:
         self._finish()
 
     def close(self) -> None:
-        """Stop the sender thread once the chunk in flight (if any) has settled. After an
-        error its deliveries may not be queued; housekeeping queues them when they are due."""
-        if self._sender is not None:
-            self._sender.shutdown(wait=True)
-            self._sender = None
-        self._in_flight = None
+        """Drop the reply of a chunk still in flight (after an error): its deliveries may not
+        be queued then; housekeeping queues them when they are due."""
+        if self._in_flight is not None:
+            self._in_flight.abandon()
+            self._in_flight = None
 
     def _send(self) -> None:
         if not self._pending and not self._plain:
@@ -127,21 +125,10 @@ class Collector:
         self._pending, self._plain = [], []
         self._pending_bytes = 0
         self._finish()
-        if self._sender is None:
-            self._sender = ThreadPoolExecutor(1, thread_name_prefix="batchrelay-settle")
-        self._in_flight = self._sender.submit(self._settle, plain, chunk)
-
-    def _settle(self, plain: list[bytes], chunk: list[Outcome]) -> Settled:
-        """Plain successes in bulk, everything else one by one."""
-        bulk = self.store.settle_plain(self.batch, plain)
-        each = self.store.settle(self.batch, chunk)
-        return Settled(
-            bulk.succeeded + each.succeeded,
-            each.retried,
-            each.dead,
-            bulk.skipped + each.skipped,
-            bulk.finished + each.finished,
-        )
+        if chunk:
+            self._account(self.store.settle(self.batch, chunk))
+        if plain:
+            self._in_flight = self.store.start_settle_plain(self.batch, plain)
 
     def _finish(self) -> None:
         """Wait for the chunk in flight, then count it and queue its deliveries."""
@@ -149,6 +136,10 @@ class Collector:
             return
         settled = self._in_flight.result()
         self._in_flight = None
+        self._account(settled)
+
+    def _account(self, settled: Settled) -> None:
+        """Count a settled chunk and queue its deliveries."""
         failpoint("collect.mid")
         self.report.add(settled)
         self.keep_lock()
