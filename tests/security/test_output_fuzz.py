@@ -135,3 +135,39 @@ def test_missing_output_file_requeues_the_items(
     assert report is not None and report.missing_files == 1 and report.retried == 5
     assert store.batch(batch.id).state == BatchState.COLLECTED
     assert set(producer.states(store.members(batch.id)).values()) == {"queued"}
+
+
+def test_a_collect_run_again_repeats_nothing(
+    producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    """A collect resumed after a crash reads the same lines again: bulk-stored successes and
+    requeued items are skipped, even when a success line for the requeued item turns up."""
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, 6)
+    kinds = ["ok", "ok", "ok", "ok", "http429", "ok"]
+    lines = [line(kind, f"o{n}") or b"" for n, kind in enumerate(kinds)]
+
+    def run(extra: list[bytes]) -> Collector:
+        collector = Collector(store, batch, RecordingDispatcher(), settings)
+        collector.read_file(lines + extra)
+        collector.close()
+        return collector
+
+    first = run([])
+    assert (first.report.succeeded, first.report.retried) == (5, 1)
+    counts = store.counts(batch.partition)
+    result = producer.result("o1")
+    assert result is not None
+    assert result == {
+        "attempt": 1, "idempotency_key": "o1:1", "metadata": {}, "id": "o1", "custom_id": "o1",
+        "status": "succeeded", "response": orjson.loads(lines[1])["response"], "error": None,
+        "batch_id": batch.id, "openai_batch_id": "batch_fuzz",
+    }  # fmt: skip
+    again = run([line("ok", "o4") or b""])
+    assert (again.report.succeeded, again.report.retried, again.report.dead) == (0, 0, 0)
+    assert again.report.skipped == 7
+    assert store.counts(batch.partition) == counts
+    assert producer.result("o1") == result
+    assert producer.status("o4").state == "queued" and producer.result("o4") is None
+    succeeded = producer.states([f"o{n}" for n in (0, 1, 2, 3, 5)])
+    assert list(succeeded.values()) == ["succeeded"] * 5

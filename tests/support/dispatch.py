@@ -33,7 +33,7 @@ def submitted_batch(
     producer: Producer, store: Store, count: int, state: str = "completed", callbacks: bool = True
 ) -> Batch:
     """A batch of ``count`` items as OpenAI would have finished it; odd items carry a Celery
-    callback when ``callbacks`` (even ones are delivered by their Redis result alone)."""
+    callback when ``callbacks``."""
     producer.submit_many(
         [
             {"id": f"o{n}", "body": {"model": "gpt-4o-mini", "messages": []}}
