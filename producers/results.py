@@ -9,7 +9,7 @@ the item still reads `submitted` has succeeded: delivery writes the state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -50,9 +50,13 @@ def compose(item_id: str, fields: dict[str, str], stored: bytes, openai_id: str 
 
 
 def read_results(
-    redis: Redis, located: Mapping[str, PartitionKeys], extra: Sequence[str] = ()
+    redis: Redis,
+    located: Mapping[str, PartitionKeys],
+    extra: Sequence[str] = (),
+    wanted: Callable[[dict[str, str]], bool] = lambda fields: True,
 ) -> dict[str, StoredResult]:
-    """The result of each located item, in two round trips (the items, then their results)."""
+    """The state of each located item and, where ``wanted`` (given its fields) says so, its
+    result JSON; in two round trips (the items, then their results)."""
     names = (*FIELDS, *extra)
     pipe = redis.pipeline(transaction=False)
     for item_id, pk in located.items():
@@ -64,10 +68,15 @@ def read_results(
     pipe = redis.pipeline(transaction=False)
     asked = []
     for (item_id, pk), f in zip(located.items(), fields, strict=True):
-        if f["b"]:
+        if not f["b"]:
+            continue
+        if wanted(f):
             pipe.hget(pk.results(f["b"]), item_id)
             pipe.hget(pk.batch(f["b"]), "openai_id")
-            asked.append(item_id)
+        else:  # whether there is one, without moving it
+            pipe.hstrlen(pk.results(f["b"]), item_id)
+            pipe.echo(b"")
+        asked.append(item_id)
     replies = pipe.execute() if asked else []
     stored = {i: (replies[2 * n], replies[2 * n + 1]) for n, i in enumerate(asked)}
     out = {}
@@ -77,7 +86,7 @@ def read_results(
         if state == "submitted" and value:
             state = "succeeded"
         raw = None
-        if value:
+        if isinstance(value, bytes) and value:
             raw = compose(item_id, f, value, openai_id.decode() if openai_id else None)
         out[item_id] = StoredResult(state, f, raw)
     return out

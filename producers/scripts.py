@@ -25,8 +25,13 @@ SCRIPT_NAMES = (
 )
 
 
-# Scripts that open segments or read lines out of them start with producers/lua/segments.lua.
-SEGMENT_USERS = frozenset({"submit", "claim", "promote", "revive", "release_members", "settle"})
+# Lua libraries (producers/lua) some scripts start with: their shared functions.
+LIBRARIES = {
+    **dict.fromkeys(
+        ("submit", "claim", "promote", "revive", "release_members", "settle"), "segments"
+    ),
+    **dict.fromkeys(("claim_delivery", "delivered"), "delivery"),
+}
 
 
 def _file(name: str) -> str:
@@ -35,7 +40,8 @@ def _file(name: str) -> str:
 
 @cache
 def _source(name: str) -> str:
-    return _file("segments") + _file(name) if name in SEGMENT_USERS else _file(name)
+    library = LIBRARIES.get(name)
+    return (_file(library) if library else "") + _file(name)
 
 
 class Scripts:

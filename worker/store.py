@@ -439,17 +439,25 @@ class Store:
         return ids
 
     def claim_deliveries(self, ptag: str, ids: list[str]) -> list[str]:
-        """The ids this delivery task may deliver now (no other task holds them)."""
+        """The ids this delivery task may deliver now (no other task holds them). Items
+        without a callback are marked delivered on the way (their Redis result is theirs)."""
         pk = self.pk(ptag)
         now = time.time()
         deadline = repr(now + self.settings.lease_seconds)
-        args = [pk.item_prefix, repr(now), deadline, pk.results(""), *ids]
-        return [text(i) for i in self.scripts.run("claim_delivery", [pk.undelivered], args)]
+        args = [
+            pk.item_prefix, repr(now), deadline, pk.results(""), pk.batch(""),
+            self.settings.result_ttl, *ids,
+        ]  # fmt: skip
+        keys = [pk.undelivered, pk.counts]
+        return [text(i) for i in self.scripts.run("claim_delivery", keys, args)]
 
     def delivery_payloads(self, ptag: str, ids: list[str]) -> dict[str, StoredResult]:
         """The result, state and delivery fields of each id."""
         pk = self.pk(ptag)
-        return read_results(self.redis, dict.fromkeys(ids, pk), DELIVERY_FIELDS)
+        # An item without a callback needs only its state: its result stays in Redis.
+        return read_results(
+            self.redis, dict.fromkeys(ids, pk), DELIVERY_FIELDS, lambda fields: bool(fields["cb"])
+        )
 
     def mark_item(self, ptag: str, item_id: str, **fields: Any) -> None:
         self.redis.hset(self.pk(ptag).item(item_id), mapping={k: str(v) for k, v in fields.items()})

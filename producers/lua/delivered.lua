@@ -2,27 +2,17 @@
 -- KEYS: counts, undelivered
 -- ARGV: item_prefix, now, results prefix, batch prefix, result_ttl, ids...
 -- Returns how many items were marked.
-local prefix, now, rprefix, bprefix, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local marked = 0
+local prefix, now, rprefix = ARGV[1], ARGV[2], ARGV[3]
+local marker = delivery_marker(KEYS[1], KEYS[2], now, ARGV[4], ARGV[5])
 for i = 6, #ARGV do
   local id = ARGV[i]
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'st', 'b')
-  local st = f[1]
-  if st == 'submitted' and f[2] and (redis.call('HGET', rprefix .. f[2], id) or '') ~= '' then
-    -- Its batch stored the result in bulk: write the success now, and the item's expiry.
-    local settled = redis.call('HGET', bprefix .. f[2], 't_settled') or now
-    redis.call('HSET', key, 'out', 'succeeded', 't_succeeded', settled)
-    redis.call('EXPIRE', key, ttl)
-    st = 'succeeded'
-  end
+  local st, bulk = delivery_state(id, f[1], f[2], rprefix)
   if st == 'succeeded' or st == 'dead' then
-    redis.call('HSET', key, 'st', 'delivered', 't_delivered', now)
-    redis.call('HINCRBY', KEYS[1], st, -1)
-    redis.call('HINCRBY', KEYS[1], 'delivered', 1)
-    redis.call('HINCRBY', KEYS[1], 'delivered_' .. st, 1)
-    marked = marked + 1
+    marker.mark(key, id, st, bulk, f[2])
+  else
+    redis.call('ZREM', KEYS[2], id)
   end
-  redis.call('ZREM', KEYS[2], id)
 end
-return marked
+return marker.flush()

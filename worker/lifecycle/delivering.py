@@ -59,19 +59,20 @@ def deliver(
             if stored.state == "delivered":
                 done.append(item_id)
             continue
-        if raw is None:
-            log.warning("item %s: result expired before delivery", item_id)
-            done.append(item_id)
+        if not fields["cb"] or raw is None:
+            if fields["cb"]:
+                log.warning("item %s: result expired before delivery", item_id)
+            done.append(item_id)  # without a callback its Redis result is its delivery
             continue
-        callback = Callback.model_validate_json(fields["cb"]) if fields["cb"] else None
+        callback = Callback.model_validate_json(fields["cb"])
         result = orjson.loads(raw)
         key = str(result.get("idempotency_key", item_id))
-        if callback and callback.task and not fields["dl_task"]:
+        if callback.task and not fields["dl_task"]:
             send_task(callback.task, callback.queue, result, key)
             report.celery += 1
             if report.celery == 10:
                 failpoint("deliver.mid")
-        if callback and callback.url:
+        if callback.url:
             try:
                 webhooks.send(callback.url, raw, key, callback.headers)
                 report.webhooks += 1
