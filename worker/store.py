@@ -108,7 +108,8 @@ class PendingSettle:
             raise
 
     def result(self) -> Settled:
-        """Wait for the reply: the records stored, and those skipped as already settled."""
+        """Wait for the reply: the records stored (those with a callback now await delivery),
+        and those skipped as already settled."""
         try:
             skipped = set(self.conn.read_response())
         except NoScriptError:  # Redis restarted and forgot the script: run it again
@@ -116,8 +117,10 @@ class PendingSettle:
         finally:
             self.pool.release(self.conn)
         records = self.records
-        done = [r[: r.index(b"\x1f")].decode() for n, r in enumerate(records) if n not in skipped]
-        return Settled(len(done), 0, 0, len(skipped), done)
+        stored = [r for n, r in enumerate(records) if n not in skipped]
+        cut = [r.index(b"\x1f") for r in stored]
+        to_deliver = [r[:c].decode() for r, c in zip(stored, cut, strict=True) if r[c + 1] == 48]
+        return Settled(len(stored), 0, 0, len(skipped), to_deliver)
 
     def abandon(self) -> None:
         """Drop the connection and whatever reply it had coming."""
@@ -340,6 +343,21 @@ class Store:
             for number, ids in zip(part, pipe.execute(), strict=True):
                 yield number, [text(i) for i in ids]
 
+    def member_sets(self, batch_id: str) -> tuple[set[str], set[str]]:
+        """The batch's members, and those of them in segments where no item has a callback."""
+        pk = self.pk(batch_partition(batch_id))
+        pipe = self.redis.pipeline(transaction=False)
+        for number in self.segments(batch_id):
+            pipe.hget(pk.segment(number), "cbs")
+        callbacks = pipe.execute()
+        members: set[str] = set()
+        without: set[str] = set()
+        for (_, ids), count in zip(self._segment_ids(batch_id), callbacks, strict=True):
+            members.update(ids)
+            if not int(count or 0):
+                without.update(ids)
+        return members, without
+
     def members(self, batch_id: str) -> list[str]:
         """The batch's item ids, in file order."""
         return [i for _, ids in self._segment_ids(batch_id) for i in ids]
@@ -417,13 +435,14 @@ class Store:
         """Send a bulk settle of plain successes of the batch's members (settle_plain.lua) and
         return at once: the caller parses the next chunk while Redis stores this one, and reads
         the reply later (no thread, so no handing the GIL back and forth). Each record is an
-        item id, '\x1f' and its output line, which becomes its result as it is."""
+        item id, '\x1f', '1' if it has no callback (else '0'), '\x1f' and its output line,
+        which becomes its result as it is."""
         pk = self.pk(batch.partition)
         now = time.time()
         keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
         args = [
             repr(now), repr(now + self.settings.lease_seconds), self.settings.result_ttl,
-            pk.waiting(""), pk.notify(""), b"\n".join(records),
+            pk.waiting(""), pk.notify(""), pk.item_prefix, b"\n".join(records),
         ]  # fmt: skip
         return PendingSettle(self.scripts, keys, args, records)
 

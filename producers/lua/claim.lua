@@ -39,7 +39,8 @@ local function split(head, key)
   end
   if k == 0 then return end
   local taken_ids, taken_lines = {unpack(ids, 1, k)}, {unpack(lines, 1, k)}
-  local segment = new_segment(KEYS[2], sp, redis.call('HGET', key, 't0'), taken_ids, taken_lines, ki)
+  local from = redis.call('HMGET', key, 't0', 'cbs')
+  local segment = new_segment(KEYS[2], sp, from[1], taken_ids, taken_lines, ki, from[2] or 0)
   redis.call('LTRIM', key .. ':ids', k, -1)
   redis.call('LTRIM', key .. ':lines', k, -1)
   redis.call('HINCRBY', key, 'n', -k)

@@ -8,11 +8,11 @@ local queue = appender(KEYS[2], KEYS[3], ARGV[4], ARGV[1])
 local lines = line_finder(ARGV[4])
 for _, id in ipairs(due) do
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'line', 'nin', 'sg')
+  local f = redis.call('HMGET', key, 'line', 'nin', 'sg', 'cb')
   -- Settling stashed the line in the item when it left its segment.
   local line = f[1] or lines(id, f[3])
   if line then
-    redis.call('HSET', key, 'sg', queue.add(id, line, tonumber(f[2] or 0)))
+    redis.call('HSET', key, 'sg', queue.add(id, line, tonumber(f[2] or 0), f[4]))
     redis.call('HDEL', key, 'line')
   end
   redis.call('ZREM', KEYS[1], id)

@@ -31,7 +31,8 @@ for s = #segments, 1, -1 do
         lines[j] = all[i]
         inputs = inputs + tonumber(redis.call('HGET', prefix .. kept[j], 'nin') or 0)
       end
-      back = new_segment(KEYS[4], sp, redis.call('HGET', key, 't0'), kept, lines, inputs)
+      local from = redis.call('HMGET', key, 't0', 'cbs')
+      back = new_segment(KEYS[4], sp, from[1], kept, lines, inputs, from[2] or 0)
       for _, id in ipairs(kept) do redis.call('HSET', prefix .. id, 'sg', back) end
     end
     if #kept > 0 then

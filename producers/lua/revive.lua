@@ -9,7 +9,7 @@ local lines = line_finder(ARGV[5])
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if revived >= limit then break end
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'st', 'code', 'line', 'sg', 'nin')
+  local f = redis.call('HMGET', key, 'st', 'code', 'line', 'sg', 'nin', 'cb')
   local code = f[2] or ''
   -- A dead item's line was stashed in it; a delivered one's is still in its segment.
   local line = f[1] and (f[3] or lines(id, f[4]))
@@ -20,7 +20,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if f[1] == 'dead' or f[1] == 'delivered' then
       redis.call('HINCRBY', KEYS[4], f[1], -1)
     end
-    local segment = queue.add(id, line, tonumber(f[5] or 0))
+    local segment = queue.add(id, line, tonumber(f[5] or 0), f[6])
     redis.call('HSET', key, 'st', 'queued', 'att', 1, 't_queued', now, 'note', 'revived',
       'sg', segment)
     redis.call('HDEL', key, 'b', 'out', 'line')

@@ -1,6 +1,7 @@
 -- Segments: prepended to every script that moves items into the queue or reads their lines.
 -- A partition's queue is a LIST of segment numbers. Segment <n> is three keys: <sp><n> (HASH
--- n, bytes, inputs, tokens, t0, owner, t_claimed), <sp><n>:ids and <sp><n>:lines (LISTs in
+-- n, bytes, inputs, tokens, cbs, t0, owner, t_claimed; cbs is at least the number of its items
+-- with a callback, so 0 means none has one), <sp><n>:ids and <sp><n>:lines (LISTs in
 -- the same order). Packing claims whole segments, so it moves bytes and no per-item state: an
 -- item is packed while its segment ('sg' in its hash) is owned by a batch.
 local SEGMENT_ITEMS, SEGMENT_BYTES = 1000, 4194304
@@ -13,7 +14,7 @@ end
 -- Appends items at the tail of the queue, opening segments as they fill. Writes are buffered
 -- and made once per segment by flush(), which the caller must call before returning.
 local function appender(queue, qstate, sp, now)
-  local a = {ids = {}, lines = {}, bytes = 0, inputs = 0, tokens = 0}
+  local a = {ids = {}, lines = {}, bytes = 0, inputs = 0, tokens = 0, callbacks = 0}
   a.tail = redis.call('HGET', qstate, 'tail')
   a.n, a.size = 0, 0
   if a.tail then
@@ -30,13 +31,14 @@ local function appender(queue, qstate, sp, now)
     redis.call('HINCRBY', key, 'n', count)
     redis.call('HINCRBY', key, 'bytes', a.bytes)
     if a.inputs > 0 then redis.call('HINCRBY', key, 'inputs', a.inputs) end
+    if a.callbacks > 0 then redis.call('HINCRBY', key, 'cbs', a.callbacks) end
     redis.call('HINCRBY', key, 'tokens', a.tokens)
     redis.call('HINCRBY', qstate, 'len', count)
-    a.ids, a.lines, a.bytes, a.inputs, a.tokens = {}, {}, 0, 0, 0
+    a.ids, a.lines, a.bytes, a.inputs, a.tokens, a.callbacks = {}, {}, 0, 0, 0, 0
   end
 
   -- Returns the number of the segment the item went into.
-  function a.add(id, line, inputs)
+  function a.add(id, line, inputs, callback)
     local size = #line + 1
     local count = a.n + #a.ids
     if not a.tail or count >= SEGMENT_ITEMS or (count > 0 and a.size + a.bytes + size > SEGMENT_BYTES) then
@@ -52,6 +54,7 @@ local function appender(queue, qstate, sp, now)
     a.bytes = a.bytes + size
     a.inputs = a.inputs + inputs
     a.tokens = a.tokens + tokens_of(line)
+    if callback then a.callbacks = a.callbacks + 1 end
     return a.tail
   end
 
@@ -59,8 +62,9 @@ local function appender(queue, qstate, sp, now)
 end
 
 -- Opens a segment outside the tail holding the given items (a claim's split, a release);
--- returns its number. The caller places the number in the queue or in a batch.
-local function new_segment(qstate, sp, t0, ids, lines, inputs)
+-- returns its number. The caller places the number in the queue or in a batch. ``cbs``: the
+-- callbacks of the segment the items came from, a bound for theirs.
+local function new_segment(qstate, sp, t0, ids, lines, inputs, cbs)
   local number = tostring(redis.call('HINCRBY', qstate, 'next', 1))
   local key, bytes, tokens = sp .. number, 0, 0
   for _, line in ipairs(lines) do
@@ -69,7 +73,8 @@ local function new_segment(qstate, sp, t0, ids, lines, inputs)
   end
   redis.call('RPUSH', key .. ':ids', unpack(ids))
   redis.call('RPUSH', key .. ':lines', unpack(lines))
-  redis.call('HSET', key, 'n', #ids, 'bytes', bytes, 'inputs', inputs, 'tokens', tokens, 't0', t0)
+  redis.call('HSET', key, 'n', #ids, 'bytes', bytes, 'inputs', inputs, 'tokens', tokens, 't0', t0,
+    'cbs', cbs)
   return number, bytes, tokens
 end
 

@@ -38,7 +38,7 @@ while pos <= size do
     codes[#codes + 1] = -1
   else
     local inputs = tonumber(sub(records, c + 1, d - 1))
-    local segment = queue.add(id, sub(records, d + 1, stop - 1), inputs)
+    local segment = queue.add(id, sub(records, d + 1, stop - 1), inputs, b > a + 1)
     -- One HSET per item: every field is known here. The line lives in the segment.
     local fields = {'st', 'queued', 'att', 1, 't_queued', now, 'sg', segment}
     if b > a + 1 then fields[#fields + 1] = 'cb'; fields[#fields + 1] = sub(records, a + 1, b - 1) end

@@ -110,12 +110,12 @@ def test_collect_survives_any_output(
         assert status.outcome == outcome, (kind, status)
         if outcome is None:
             assert status.state == "queued", (kind, status)
-        elif n % 2 or outcome == "succeeded":
-            # With a callback, or a success (stored in bulk, its state is written by delivery):
-            # awaits its delivery task.
+        elif n % 2 or (outcome == "succeeded" and len(kinds) > 1):
+            # With a callback; or a success stored in bulk where items of its segment have
+            # callbacks (delivery writes its state): awaits its delivery task.
             assert status.state == outcome, (kind, status)
             finished.append(item_id)
-        else:  # dead without a callback: delivered by its Redis result, at once
+        else:  # without a callback: delivered by its Redis result, at once
             assert status.state == "delivered", (kind, status)
         assert (producer.result(item_id) is not None) == (outcome is not None)
     assert sorted(dispatcher.delivered) == sorted(finished)
@@ -171,3 +171,20 @@ def test_a_collect_run_again_repeats_nothing(
     assert producer.status("o4").state == "queued" and producer.result("o4") is None
     succeeded = producer.states([f"o{n}" for n in (0, 1, 2, 3, 5)])
     assert list(succeeded.values()) == ["succeeded"] * 5
+
+
+def test_successes_without_callbacks_are_delivered_as_they_settle(
+    producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, 3, callbacks=False)
+    dispatcher = RecordingDispatcher()
+    collector = Collector(store, batch, dispatcher, settings)
+    collector.read_file([line("ok", f"o{n}") or b"" for n in range(3)])
+    collector.close()
+    assert collector.report.succeeded == 3 and dispatcher.delivered == []
+    assert set(producer.states(["o0", "o1", "o2"]).values()) == {"delivered"}
+    counts = store.counts(batch.partition)
+    assert (counts["delivered"], counts["delivered_succeeded"], counts["submitted"]) == (3, 3, 0)
+    assert 0 < redis.ttl(store.pk(batch.partition).item("o1")) <= settings.result_ttl
+    assert (producer.result("o1") or {})["status"] == "succeeded"

@@ -78,13 +78,14 @@ class Collector:
         self._pending_bytes = 0
         self._in_flight: PendingSettle | None = None
         self._members: set[str] | None = None
+        self._no_callback: set[str] = set()
         self._seen: set[str] = set()
 
     def add(self, outcome: Outcome, line: bytes | None = None) -> None:
         """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
         line becoming the item's result as it is."""
         if self._members is None:
-            self._members = set(self.store.members(self.batch.id))
+            self._members, self._no_callback = self.store.member_sets(self.batch.id)
         item_id = outcome.item_id
         if item_id in self._seen:
             self.report.skipped += 1  # a second line for one item: the first one counts
@@ -92,7 +93,8 @@ class Collector:
         if item_id in self._members:
             self._seen.add(item_id)
             if line is not None and outcome.kind == "ok":
-                self._plain.append(b"%s\x1f%s" % (item_id.encode(), line))
+                done_now = b"1" if item_id in self._no_callback else b"0"
+                self._plain.append(b"%s\x1f%s\x1f%s" % (item_id.encode(), done_now, line))
                 self._pending_bytes += len(line)
                 self._maybe_send()
                 return
