@@ -188,3 +188,17 @@ def test_successes_without_callbacks_are_delivered_as_they_settle(
     assert (counts["delivered"], counts["delivered_succeeded"], counts["submitted"]) == (3, 3, 0)
     assert 0 < redis.ttl(store.pk(batch.partition).item("o1")) <= settings.result_ttl
     assert (producer.result("o1") or {})["status"] == "succeeded"
+
+
+def test_a_collect_after_redis_forgot_its_scripts_stores_everything(
+    producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    """The bulk settle is sent as a bare EVALSHA; a Redis that restarted answers NOSCRIPT."""
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, 4)
+    redis.script_flush()
+    collector = Collector(store, batch, RecordingDispatcher(), settings)
+    collector.read_file([line("ok", f"o{n}") or b"" for n in range(4)])
+    collector.close()
+    assert collector.report.succeeded == 4
+    assert [(producer.result(f"o{n}") or {}).get("status") for n in range(4)] == ["succeeded"] * 4
