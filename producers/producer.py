@@ -317,7 +317,7 @@ class Producer:
     def states(self, item_ids: Iterable[str]) -> dict[str, str]:
         """The current state of each known id, pipelined."""
         located = self.locate_many(item_ids)
-        stored = read_results(self.redis, located, ("sg",))
+        stored = read_results(self.redis, located, ("sg",), wanted=lambda fields: False)
         out = {item_id: r.state for item_id, r in stored.items()}
         queued = {  # item id -> key of the segment it is queued in
             item_id: located[item_id].segment(r.fields["sg"])
@@ -338,9 +338,8 @@ class Producer:
         line, segment = self.redis.hmget(pk.item(item_id), ["line", "sg"])
         if line is not None or segment is None:
             return cast(bytes | None, line)
-        ids = self.redis.lrange(pk.segment_ids(text(segment)), 0, -1)
-        position = ids.index(item_id.encode()) if item_id.encode() in ids else None
-        if position is None:
+        position = self.redis.lpos(pk.segment_ids(text(segment)), item_id)
+        if not isinstance(position, int):
             return None
         return cast(bytes | None, self.redis.lindex(pk.segment_lines(text(segment)), position))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from redis import Redis
@@ -32,21 +33,26 @@ class StoredResult:
 TAIL_START = b'"id":'
 
 
+def result_tail(
+    item_id: str, status: str, response: Any, error: Any, batch_id: str, openai_id: str | None
+) -> bytes:
+    """The result JSON without its opening brace and the item's own fields."""
+    return orjson.dumps({
+        "id": item_id, "custom_id": item_id, "status": status, "response": response,
+        "error": error, "batch_id": batch_id, "openai_batch_id": openai_id,
+    })[1:]  # fmt: skip
+
+
 def compose(item_id: str, fields: dict[str, str], stored: bytes, openai_id: str | None) -> bytes:
     """The result JSON of an item from its ``fields`` and what its batch ``stored``."""
     attempt = fields["att"] or "1"
-    metadata = fields["md"] or "{}"
     key = orjson.dumps(f"{item_id}:{attempt}")
+    head = b'{"attempt":%s,"idempotency_key":%s,"metadata":%s,'
+    head %= (attempt.encode(), key, (fields["md"] or "{}").encode())
     if stored.startswith(TAIL_START):
-        head = b'{"attempt":%s,"idempotency_key":%s,"metadata":%s,'
-        return head % (attempt.encode(), key, metadata.encode()) + stored
-    line = orjson.loads(stored)
-    return orjson.dumps({
-        "attempt": int(attempt), "idempotency_key": f"{item_id}:{attempt}",
-        "metadata": orjson.loads(metadata), "id": item_id, "custom_id": item_id,
-        "status": "succeeded", "response": line.get("response"), "error": None,
-        "batch_id": fields["b"], "openai_batch_id": openai_id,
-    })  # fmt: skip
+        return head + stored
+    response = orjson.loads(stored).get("response")  # an output line, stored as it came
+    return head + result_tail(item_id, "succeeded", response, None, fields["b"], openai_id)
 
 
 def read_results(

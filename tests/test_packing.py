@@ -10,6 +10,7 @@ from redis import Redis
 from producers import Producer
 from producers.keys import partition_tag
 from producers.settings import Settings
+from tests.support.items import chat
 from worker.lifecycle.packing import CLAIM_CHUNK, pack
 from worker.store import Store
 
@@ -46,14 +47,7 @@ def test_embedding_inputs_limit_holds_across_claim_chunks(
 
 
 def chat_items(ids: list[str], size: int = 0) -> list[dict[str, object]]:
-    content = "x" * size
-    return [
-        {
-            "id": i,
-            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]},
-        }
-        for i in ids
-    ]
+    return [chat(i, text="x" * size) for i in ids]
 
 
 def test_limits_that_split_segments_pack_every_item_once_in_order(
@@ -99,3 +93,6 @@ def test_a_dead_packers_items_go_back_to_the_front_in_order(
     assert again is not None and store.members(again.batch_id) == ids[:1500]
     assert producer.status(ids[0]).state == "packed"
     assert producer.status(ids[0]).batch_id == again.batch_id
+    # Abandoning the batch set its segments to expire; going back to the queue undid that.
+    segments = store.segments(again.batch_id)
+    assert segments and {redis.ttl(store.pk(ptag).segment_lines(s)) for s in segments} == {-1}

@@ -20,11 +20,14 @@ def test_a_forgotten_dead_letter_is_dropped_not_revived(
     store = Store(redis, settings)
     producer.submit_many([chat("gone"), chat("kept")])
     pk = store.pk(PTAG)
-    lines = {item_id: producer.request_line(item_id) or b"" for item_id in ("gone", "kept")}
+    lines = {item_id: producer.request_line(item_id) for item_id in ("gone", "kept")}
+    assert all(lines.values())
     # As if settled dead: out of the queue, the line stashed in the item.
     redis.delete(pk.queue, pk.queue_state, *redis.scan_iter(match=pk.segment_prefix + "*"))
     for item_id in ("gone", "kept"):
-        redis.hset(pk.item(item_id), mapping={"st": "dead", "code": "x", "line": lines[item_id]})
+        redis.hset(
+            pk.item(item_id), mapping={"st": "dead", "code": "x", "line": lines[item_id] or b""}
+        )
         redis.expire(pk.item(item_id), 3600)
         redis.zadd(pk.dead, {item_id: time.time()})
     redis.delete(pk.item("gone"))  # its time to live passed

@@ -16,6 +16,7 @@ import orjson
 from redis import Redis
 from redis.lock import Lock
 
+from producers import results
 from producers.errors import BatchNotFound
 from producers.keys import Keys, PartitionKeys, batch_partition
 from producers.producer import text
@@ -115,7 +116,7 @@ class PendingSettle:
         except NoScriptError:  # Redis restarted and forgot the script: run it again
             skipped = set(self.scripts.run("settle_plain", self.keys, self.args))
         finally:
-            self.pool.release(self.conn)
+            self._release()
         records = self.records
         stored = [r for n, r in enumerate(records) if n not in skipped]
         cut = [r.index(b"\x1f") for r in stored]
@@ -123,20 +124,22 @@ class PendingSettle:
         return Settled(len(stored), 0, 0, len(skipped), to_deliver)
 
     def abandon(self) -> None:
-        """Drop the connection and whatever reply it had coming."""
-        self.conn.disconnect()
+        """Drop the connection and whatever reply it had coming (once the reply was read, the
+        connection is back in the pool, maybe in other hands: nothing to do)."""
+        if self.conn is not None:
+            self.conn.disconnect()
+            self._release()
+
+    def _release(self) -> None:
         self.pool.release(self.conn)
+        self.conn = None
 
 
 def result_tail(batch: Batch, o: Outcome) -> bytes:
     """The result JSON of an outcome without its opening brace and the item's own fields."""
     error = None if o.kind == "ok" else o.error or {"code": o.code, "message": o.message}
-    return orjson.dumps({
-        "id": o.item_id, "custom_id": o.item_id,
-        "status": "succeeded" if o.kind == "ok" else "dead",
-        "response": o.response, "error": error,
-        "batch_id": batch.id, "openai_batch_id": batch.openai_id,
-    })[1:]  # fmt: skip
+    status = "succeeded" if o.kind == "ok" else "dead"
+    return results.result_tail(o.item_id, status, o.response, error, batch.id, batch.openai_id)
 
 
 def decode(raw: Any) -> dict[str, str]:
@@ -331,8 +334,9 @@ class Store:
         pk = self.pk(batch_partition(batch_id))
         return [text(m) for m in self.redis.lrange(pk.members(batch_id), 0, -1)]
 
-    def _segment_ids(self, batch_id: str) -> Iterator[tuple[str, list[str]]]:
-        """(segment number, its item ids) of each of the batch's segments, in file order."""
+    def _segment_ids(self, batch_id: str) -> Iterator[tuple[str, list[str], int]]:
+        """(segment number, its item ids, its callbacks bound) of each of the batch's segments,
+        in file order."""
         pk = self.pk(batch_partition(batch_id))
         segments = self.segments(batch_id)
         for start in range(0, len(segments), SEGMENTS_PER_READ):
@@ -340,27 +344,25 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             for number in part:
                 pipe.lrange(pk.segment_ids(number), 0, -1)
-            for number, ids in zip(part, pipe.execute(), strict=True):
-                yield number, [text(i) for i in ids]
+                pipe.hget(pk.segment(number), "cbs")
+            replies = pipe.execute()
+            for n, number in enumerate(part):
+                ids, callbacks = replies[2 * n], replies[2 * n + 1]
+                yield number, [text(i) for i in ids], int(callbacks or 0)
 
     def member_sets(self, batch_id: str) -> tuple[set[str], set[str]]:
         """The batch's members, and those of them in segments where no item has a callback."""
-        pk = self.pk(batch_partition(batch_id))
-        pipe = self.redis.pipeline(transaction=False)
-        for number in self.segments(batch_id):
-            pipe.hget(pk.segment(number), "cbs")
-        callbacks = pipe.execute()
         members: set[str] = set()
         without: set[str] = set()
-        for (_, ids), count in zip(self._segment_ids(batch_id), callbacks, strict=True):
+        for _, ids, callbacks in self._segment_ids(batch_id):
             members.update(ids)
-            if not int(count or 0):
+            if not callbacks:
                 without.update(ids)
         return members, without
 
     def members(self, batch_id: str) -> list[str]:
         """The batch's item ids, in file order."""
-        return [i for _, ids in self._segment_ids(batch_id) for i in ids]
+        return [i for _, ids, _ in self._segment_ids(batch_id) for i in ids]
 
     def batch_lines(self, batch_id: str) -> Iterator[bytes]:
         """The request lines of a batch's members, in file order, read by segments."""
@@ -389,7 +391,7 @@ class Store:
         """Chunks of the batch's members still in flight in it (packed or submitted)."""
         pk = self.pk(batch_partition(batch_id))
         mine = batch_id.encode()
-        for number, ids in self._segment_ids(batch_id):
+        for number, ids, _ in self._segment_ids(batch_id):
             pipe = self.redis.pipeline(transaction=False)
             pipe.hget(pk.segment(number), "owner")
             pipe.hmget(pk.results(batch_id), ids)
@@ -473,10 +475,7 @@ class Store:
     def delivery_payloads(self, ptag: str, ids: list[str]) -> dict[str, StoredResult]:
         """The result, state and delivery fields of each id."""
         pk = self.pk(ptag)
-        # An item without a callback needs only its state: its result stays in Redis.
-        return read_results(
-            self.redis, dict.fromkeys(ids, pk), DELIVERY_FIELDS, lambda fields: bool(fields["cb"])
-        )
+        return read_results(self.redis, dict.fromkeys(ids, pk), DELIVERY_FIELDS)
 
     def mark_item(self, ptag: str, item_id: str, **fields: Any) -> None:
         self.redis.hset(self.pk(ptag).item(item_id), mapping={k: str(v) for k, v in fields.items()})

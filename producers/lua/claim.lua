@@ -26,7 +26,7 @@ local function take(segment, dn, db, di, dt)
 end
 
 -- Takes the first items of a segment that fit into a segment of their own.
-local function split(head, key)
+local function split(key)
   local lines = redis.call('LRANGE', key .. ':lines', 0, -1)
   local ids = redis.call('LRANGE', key .. ':ids', 0, -1)
   local k, kb, ki, kt = 0, 0, 0, 0
@@ -34,8 +34,9 @@ local function split(head, key)
   for i, line in ipairs(lines) do
     local nin = 0
     if has_inputs then nin = tonumber(redis.call('HGET', prefix .. ids[i], 'nin') or 0) end
-    if not fits(k + 1, kb + #line + 1, ki + nin, kt + tokens_of(line)) then break end
-    k, kb, ki, kt = k + 1, kb + #line + 1, ki + nin, kt + tokens_of(line)
+    local tokens = tokens_of(line)
+    if not fits(k + 1, kb + #line + 1, ki + nin, kt + tokens) then break end
+    k, kb, ki, kt = k + 1, kb + #line + 1, ki + nin, kt + tokens
   end
   if k == 0 then return end
   local taken_ids, taken_lines = {unpack(ids, 1, k)}, {unpack(lines, 1, k)}
@@ -68,7 +69,7 @@ while n < chunk do
     if head == tail then redis.call('HDEL', KEYS[2], 'tail') end
     take(head, dn, db, di, dt)
   else
-    split(head, key)
+    split(key)
     full = 1
     break
   end

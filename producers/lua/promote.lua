@@ -5,17 +5,15 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 if #due == 0 then return 0 end
 local prefix = ARGV[3]
 local queue = appender(KEYS[2], KEYS[3], ARGV[4], ARGV[1])
-local lines = line_finder(ARGV[4])
 for _, id in ipairs(due) do
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'line', 'nin', 'sg', 'cb')
-  -- Settling stashed the line in the item when it left its segment.
-  local line = f[1] or lines(id, f[3])
-  if line then
-    redis.call('HSET', key, 'sg', queue.add(id, line, tonumber(f[2] or 0), f[4]))
+  -- Settling moved the line into the item when it took the item out of its segment.
+  local f = redis.call('HMGET', key, 'line', 'nin', 'cb')
+  if f[1] then
+    redis.call('HSET', key, 'sg', queue.add(id, f[1], tonumber(f[2] or 0), f[3]))
     redis.call('HDEL', key, 'line')
+    redis.call('ZREM', KEYS[1], id)
   end
-  redis.call('ZREM', KEYS[1], id)
 end
 queue.flush()
 return #due

@@ -25,6 +25,10 @@ for s = #segments, 1, -1 do
     if #kept == #ids then
       redis.call('HDEL', key, 'owner', 't_claimed')
       redis.call('LREM', KEYS[1], 0, segment)
+      -- Abandoning the batch set its segments to expire: this one is queued again.
+      redis.call('PERSIST', key)
+      redis.call('PERSIST', key .. ':ids')
+      redis.call('PERSIST', key .. ':lines')
     elseif #kept > 0 then
       local all, lines, inputs = redis.call('LRANGE', key .. ':lines', 0, -1), {}, 0
       for j, i in ipairs(kept_at) do
@@ -33,11 +37,12 @@ for s = #segments, 1, -1 do
       end
       local from = redis.call('HMGET', key, 't0', 'cbs')
       back = new_segment(KEYS[4], sp, from[1], kept, lines, inputs, from[2] or 0)
-      for _, id in ipairs(kept) do redis.call('HSET', prefix .. id, 'sg', back) end
     end
     if #kept > 0 then
       for _, id in ipairs(kept) do
-        if note ~= '' then redis.call('HSET', prefix .. id, 'note', note) end
+        local fields = {'sg', back}
+        if note ~= '' then fields[3], fields[4] = 'note', note end
+        redis.call('HSET', prefix .. id, unpack(fields))
       end
       redis.call('LPUSH', KEYS[3], back)
       redis.call('HINCRBY', KEYS[4], 'len', #kept)

@@ -11,7 +11,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'st', 'code', 'line', 'sg', 'nin', 'cb')
   local code = f[2] or ''
-  -- A dead item's line was stashed in it; a delivered one's is still in its segment.
+  -- A dead item's line was stashed in it; a webhook dead letter's is still in its segment.
   local line = f[1] and (f[3] or lines(id, f[4]))
   if not line then
     redis.call('ZREM', KEYS[1], id)  -- forgotten: its result's time to live has passed

@@ -75,7 +75,7 @@ local function new_segment(qstate, sp, t0, ids, lines, inputs, cbs)
   redis.call('RPUSH', key .. ':lines', unpack(lines))
   redis.call('HSET', key, 'n', #ids, 'bytes', bytes, 'inputs', inputs, 'tokens', tokens, 't0', t0,
     'cbs', cbs)
-  return number, bytes, tokens
+  return number
 end
 
 -- Reads the request lines of items out of their segments, one LRANGE pair per segment.

@@ -1,5 +1,5 @@
 -- Record the outcome of a chunk of a batch's items, one by one: the outcomes other than
--- success, lines of unknown or repeated ids (Store.settle_succeeded stores plain successes in
+-- success, lines of unknown or repeated ids (settle_plain.lua stores plain successes in
 -- bulk). Only items still in flight in this batch change, so running a chunk twice (a collect
 -- resumed after a crash) changes nothing.
 -- KEYS: counts, undelivered, delayed, dead, results (the batch's)
@@ -62,8 +62,8 @@ for i = 12, #ARGV, 5 do
   local id, outcome, tail, code, message = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'st', 'b', 'att', 'md', 'cb', 'hist', 'sg')
-  -- In flight here: submitted in this batch, or packed (queued in a segment it owns: the
-  -- worker that created the batch died before marking its items submitted).
+  -- In flight here: submitted in this batch, or packed (queued in a segment it owns: a batch
+  -- that never reached OpenAI, given up by submitting.fail).
   local state = f[1]
   if state == 'queued' and owner(f[7]) == bid then state = 'packed' end
   if ((state ~= 'submitted' or f[2] ~= bid) and state ~= 'packed')

@@ -136,9 +136,8 @@ class Collector:
         """Wait for the chunk in flight, then count it and queue its deliveries."""
         if self._in_flight is None:
             return
-        settled = self._in_flight.result()
-        self._in_flight = None
-        self._account(settled)
+        in_flight, self._in_flight = self._in_flight, None
+        self._account(in_flight.result())
 
     def _account(self, settled: Settled) -> None:
         """Count a settled chunk and queue its deliveries."""
