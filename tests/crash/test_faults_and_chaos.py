@@ -33,7 +33,7 @@ def test_api_faults_everywhere_lose_nothing(
         line_429_rate=0.03,
         line_400_rate=0.01,
         fault="token_limit_exceeded",
-        fault_rate=0.2,
+        fault_rate=1.0,  # until a batch has failed: a 20% draw over a few batches may miss
         expire_fraction=0.5,
     )
     receiver(cluster)
@@ -44,6 +44,10 @@ def test_api_faults_everywhere_lose_nothing(
     producer.submit_many(batch)
     cluster.beat()
     store = Store(redis, settings)
+    wait_for(
+        lambda: any(b.get("oa_status") == "failed" for b in all_batches(store)), 120, "a failure"
+    )
+    emulator.set_faults(fault_rate=0.2)
     wait_for(
         lambda: any(b.get("oa_status") == "expired" for b in all_batches(store)), 120, "an expiry"
     )
