@@ -28,28 +28,26 @@ class ParsedLine:
     """One line of an output or error file, reduced to what we store."""
 
     outcome: Outcome
-    usage: dict[str, int]
+    tokens: tuple[int, int]
+    """(input, output) tokens the line reports."""
 
 
 class BadLine(ValueError):
     """A line that is not valid JSON or lacks a custom_id; counted and logged, never fatal."""
 
 
-def usage_of(body: Any) -> dict[str, int]:
-    """Token usage from a response body of any endpoint (chat, responses, embeddings...)."""
-    if not isinstance(body, dict):
-        return {}
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
-        return {}
+def tokens_of(body: Any) -> tuple[int, int]:
+    """(input, output) tokens from a response body of any endpoint (chat, responses,
+    embeddings...); 0 where the body does not say."""
+    usage = body.get("usage") if type(body) is dict else None
+    if type(usage) is not dict:
+        return 0, 0
     prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
     completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    out = {}
-    if isinstance(prompt, int):
-        out["input"] = prompt
-    if isinstance(completion, int):
-        out["output"] = completion
-    return out
+    return (
+        prompt if type(prompt) is int else 0,
+        completion if type(completion) is int else 0,
+    )
 
 
 def is_retryable(status: int | None, code: str) -> bool:
@@ -58,12 +56,35 @@ def is_retryable(status: int | None, code: str) -> bool:
     return code in RETRYABLE_CODES
 
 
-def parse_line(raw: bytes) -> ParsedLine:
-    """Classify one output/error line: ok, retry (counts an attempt) or dead."""
+def success_of(line: Any) -> tuple[str, Any] | None:
+    """(custom_id, response body) when a decoded line is plainly a success, else None.
+
+    Nearly every line is one: this checks it without building an Outcome. A None does not
+    mean the line is not a success; classify() decides that."""
+    if type(line) is dict and not line.get("error"):
+        custom_id, response = line.get("custom_id"), line.get("response")
+        if type(custom_id) is str and type(response) is dict:
+            status = response.get("status_code")
+            if type(status) is int and status < 400:
+                return custom_id, response.get("body")
+    return None
+
+
+def decode(raw: bytes) -> Any:
+    """One output/error line as JSON; raise BadLine."""
     try:
-        line = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadLine("not valid JSON") from None
+
+
+def parse_line(raw: bytes) -> ParsedLine:
+    """Classify one output/error line: ok, retry (counts an attempt) or dead."""
+    return classify(decode(raw))
+
+
+def classify(line: Any) -> ParsedLine:
+    """Classify one decoded output/error line: ok, retry (counts an attempt) or dead."""
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
         raise BadLine("no custom_id")
     custom_id = line["custom_id"]
@@ -73,17 +94,17 @@ def parse_line(raw: bytes) -> ParsedLine:
         code = str(error.get("code") or "error")
         kind = "retry" if is_retryable(None, code) else "dead"
         message = str(error.get("message") or "")
-        return ParsedLine(Outcome(custom_id, kind, response, error, code, message), {})
+        return ParsedLine(Outcome(custom_id, kind, response, error, code, message), (0, 0))
     if not isinstance(response, dict) or not isinstance(response.get("status_code"), int):
         raise BadLine(f"{custom_id}: neither a response nor an error")
     status = response["status_code"]
     body = response.get("body")
     if status < 400:
-        return ParsedLine(Outcome(custom_id, "ok", response, None), usage_of(body))
+        return ParsedLine(Outcome(custom_id, "ok", response, None), tokens_of(body))
     detail = body.get("error") if isinstance(body, dict) else None
     detail = detail if isinstance(detail, dict) else {}
     code = str(detail.get("code") or detail.get("type") or f"http_{status}")
     message = str(detail.get("message") or f"HTTP {status}")
     kind = "retry" if is_retryable(status, code) else "dead"
     err = {"code": code, "message": message, "status_code": status}
-    return ParsedLine(Outcome(custom_id, kind, response, err, code, message), usage_of(body))
+    return ParsedLine(Outcome(custom_id, kind, response, err, code, message), tokens_of(body))

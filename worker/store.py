@@ -21,7 +21,7 @@ from producers.errors import BatchNotFound
 from producers.keys import Keys, PartitionKeys, batch_partition
 from producers.producer import text
 from producers.results import StoredResult, read_results
-from producers.scripts import NoScriptError, Scripts
+from producers.scripts import Scripts
 from producers.settings import Settings
 from producers.status import TERMINAL_BATCH_STATES, BatchState
 
@@ -92,47 +92,6 @@ class Settled:
     dead: int
     skipped: int
     finished: list[str]
-
-
-class PendingSettle:
-    """A settle_plain call sent on a connection of its own, its reply read by ``result()``."""
-
-    def __init__(self, scripts: Scripts, keys: list[str], args: list[Any], records: list[bytes]):
-        self.scripts, self.keys, self.args, self.records = scripts, keys, args, records
-        self.pool = scripts.redis.connection_pool
-        self.conn: Any = self.pool.get_connection()
-        try:
-            sha = scripts.sha("settle_plain")
-            self.conn.send_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-        except BaseException:
-            self.abandon()
-            raise
-
-    def result(self) -> Settled:
-        """Wait for the reply: the records stored (those with a callback now await delivery),
-        and those skipped as already settled."""
-        try:
-            skipped = set(self.conn.read_response())
-        except NoScriptError:  # Redis restarted and forgot the script: run it again
-            skipped = set(self.scripts.run("settle_plain", self.keys, self.args))
-        finally:
-            self._release()
-        records = self.records
-        stored = [r for n, r in enumerate(records) if n not in skipped]
-        cut = [r.index(b"\x1f") for r in stored]
-        to_deliver = [r[:c].decode() for r, c in zip(stored, cut, strict=True) if r[c + 1] == 48]
-        return Settled(len(stored), 0, 0, len(skipped), to_deliver)
-
-    def abandon(self) -> None:
-        """Drop the connection and whatever reply it had coming (once the reply was read, the
-        connection is back in the pool, maybe in other hands: nothing to do)."""
-        if self.conn is not None:
-            self.conn.disconnect()
-            self._release()
-
-    def _release(self) -> None:
-        self.pool.release(self.conn)
-        self.conn = None
 
 
 def result_tail(batch: Batch, o: Outcome) -> bytes:
@@ -432,21 +391,6 @@ class Store:
         reply = self.scripts.run("settle", keys, args)
         ok, retried, dead, skipped = (int(n) for n in reply[:4])
         return Settled(ok, retried, dead, skipped, [text(i) for i in reply[4:]])
-
-    def start_settle_plain(self, batch: Batch, records: list[bytes]) -> PendingSettle:
-        """Send a bulk settle of plain successes of the batch's members (settle_plain.lua) and
-        return at once: the caller parses the next chunk while Redis stores this one, and reads
-        the reply later (no thread, so no handing the GIL back and forth). Each record is an
-        item id, '\x1f', '1' if it has no callback (else '0'), '\x1f' and its output line,
-        which becomes its result as it is."""
-        pk = self.pk(batch.partition)
-        now = time.time()
-        keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
-        args = [
-            repr(now), repr(now + self.settings.lease_seconds), self.settings.result_ttl,
-            pk.waiting(""), pk.notify(""), pk.item_prefix, b"\n".join(records),
-        ]  # fmt: skip
-        return PendingSettle(self.scripts, keys, args, records)
 
     # -- deliveries -------------------------------------------------------------------------
 

@@ -20,9 +20,10 @@ from producers.settings import Settings
 from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
+from worker.lifecycle.settling import PlainSettler
 from worker.openai_api import BatchAPI
-from worker.outcomes import BadLine, parse_line
-from worker.store import Batch, Outcome, PendingSettle, Settled, Store
+from worker.outcomes import BadLine, classify, decode, success_of, tokens_of
+from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
 SETTLE_CHUNK = 1000
@@ -54,9 +55,10 @@ class Collector:
     """Settles one batch; holds the chunk being built and what it has counted.
 
     Plain successes of the batch's members, nearly every line, are stored in bulk: a full
-    chunk is sent to Redis and its reply read after the next chunk is parsed, so the work in
-    Redis and the JSON work here overlap. One chunk at a time is in flight, so memory stays
-    bounded and chunks settle in order. Other outcomes are settled one by one, at once.
+    chunk is sent to Redis and its reply read when the next chunk is ready (PlainSettler), so
+    the work in Redis and the JSON work here overlap. One chunk is in flight, so memory stays
+    bounded and chunks settle in order. Other outcomes are settled one by one, at once, after
+    the chunk in flight.
     """
 
     def __init__(
@@ -75,29 +77,46 @@ class Collector:
         self.report = CollectReport()
         self._pending: list[Outcome] = []
         self._plain: list[bytes] = []
+        self._plain_ids: list[str] = []
         self._pending_bytes = 0
-        self._in_flight: PendingSettle | None = None
-        self._members: set[str] | None = None
+        self._settler = PlainSettler(store, batch)
+        self._renew_at = 0.0  # when the lock and the lease are renewed next (monotonic)
+        self._members: set[str] = set()
         self._no_callback: set[str] = set()
-        self._seen: set[str] = set()
+        # Members with no line yet: id -> the head of its bulk record (see PlainSettler.send).
+        self._unseen: dict[str, bytes] | None = None
+
+    def _unseen_members(self) -> dict[str, bytes]:
+        if self._unseen is None:
+            self._members, self._no_callback = self.store.member_sets(self.batch.id)
+            without = self._no_callback
+            self._unseen = {
+                m: b"%s\x1f%s\x1f" % (m.encode(), b"1" if m in without else b"0")
+                for m in self._members
+            }
+        return self._unseen
+
+    def add_success(self, item_id: str, line: bytes) -> bool:
+        """Store a success of a member with no line yet in bulk, its output ``line`` becoming
+        its result as it is; False (nothing done) for any other item."""
+        head = self._unseen_members().pop(item_id, None)
+        if head is None:
+            return False
+        self._plain.append(head + line)
+        self._plain_ids.append(item_id)
+        self._pending_bytes += len(line)
+        self._maybe_send()
+        return True
 
     def add(self, outcome: Outcome, line: bytes | None = None) -> None:
         """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
         line becoming the item's result as it is."""
-        if self._members is None:
-            self._members, self._no_callback = self.store.member_sets(self.batch.id)
         item_id = outcome.item_id
-        if item_id in self._seen:
+        if line is not None and outcome.kind == "ok" and self.add_success(item_id, line):
+            return
+        if self._unseen_members().pop(item_id, None) is None and item_id in self._members:
             self.report.skipped += 1  # a second line for one item: the first one counts
             return
-        if item_id in self._members:
-            self._seen.add(item_id)
-            if line is not None and outcome.kind == "ok":
-                done_now = b"1" if item_id in self._no_callback else b"0"
-                self._plain.append(b"%s\x1f%s\x1f%s" % (item_id.encode(), done_now, line))
-                self._pending_bytes += len(line)
-                self._maybe_send()
-                return
         self._pending.append(outcome)
         self._pending_bytes += len(line or b"")
         self._maybe_send()
@@ -116,51 +135,60 @@ class Collector:
     def close(self) -> None:
         """Drop the reply of a chunk still in flight (after an error): its deliveries may not
         be queued then; housekeeping queues them when they are due."""
-        if self._in_flight is not None:
-            self._in_flight.abandon()
-            self._in_flight = None
+        self._settler.close()
 
     def _send(self) -> None:
-        if not self._pending and not self._plain:
-            return
-        chunk, plain = self._pending, self._plain
-        self._pending, self._plain = [], []
+        chunk, plain, plain_ids = self._pending, self._plain, self._plain_ids
+        self._pending, self._plain, self._plain_ids = [], [], []
         self._pending_bytes = 0
+        prepared = None
+        if plain:  # packed while Redis still runs the chunk in flight
+            deliver = [i for i in plain_ids if i not in self._no_callback]
+            prepared = self._settler.prepare(plain, plain_ids, deliver)
         self._finish()
         if chunk:
             self._account(self.store.settle(self.batch, chunk))
-        if plain:
-            self._in_flight = self.store.start_settle_plain(self.batch, plain)
+        if prepared is not None:
+            self._settler.send(prepared)
 
     def _finish(self) -> None:
-        """Wait for the chunk in flight, then count it and queue its deliveries."""
-        if self._in_flight is None:
-            return
-        in_flight, self._in_flight = self._in_flight, None
-        self._account(in_flight.result())
+        """Wait for the chunk in flight; count it, queue its deliveries."""
+        settled = self._settler.result()
+        if settled is not None:
+            self._account(settled)
 
     def _account(self, settled: Settled) -> None:
         """Count a settled chunk and queue its deliveries."""
         failpoint("collect.mid")
         self.report.add(settled)
-        self.keep_lock()
-        self.store.renew_lease(self.batch.id)
+        now = time.monotonic()
+        if now >= self._renew_at:  # one round trip each: not for every chunk
+            self.keep_lock()
+            self.store.renew_lease(self.batch.id)
+            self._renew_at = now + self.settings.lease_seconds / 10
         finished = settled.finished
         chunk = self.settings.delivery_chunk
         for start in range(0, len(finished), chunk):
             self.dispatcher.deliver(self.batch.partition, finished[start : start + chunk])
 
     def read_file(self, lines: Iterable[bytes]) -> None:
+        report = self.report
         for raw in lines:
             try:
-                parsed = parse_line(raw)
+                line = decode(raw)
+                success = success_of(line)
+                if success is not None and self.add_success(success[0], raw):
+                    tokens = tokens_of(success[1])
+                else:
+                    parsed = classify(line)
+                    tokens = parsed.tokens
+                    self.add(parsed.outcome, raw)
             except BadLine as error:
-                self.report.bad_lines += 1
+                report.bad_lines += 1
                 log.warning("batch %s: skipping a bad output line: %s", self.batch.id, error)
                 continue
-            self.report.tokens_in += parsed.usage.get("input", 0)
-            self.report.tokens_out += parsed.usage.get("output", 0)
-            self.add(parsed.outcome, raw)
+            report.tokens_in += tokens[0]
+            report.tokens_out += tokens[1]
         self.flush()
 
 

@@ -1,0 +1,95 @@
+"""Bulk settles of a batch's plain successes (settle_plain.lua), sent ahead of their replies.
+
+A chunk is sent and its reply read later, when the next chunk is ready: Redis stores a chunk
+while the collector parses the next one. No thread: one would spend as long handing the GIL
+back and forth as Redis spends working. One chunk at a time is in flight: Redis reads no
+command while it runs one, so sending a second would only block.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from producers.scripts import NoScriptError
+from worker.store import Batch, Settled, Store
+
+
+@dataclass(frozen=True, slots=True)
+class PlainChunk:
+    """A bulk settle ready to send: its script arguments, packed once, and its items."""
+
+    args: list[Any]
+    packed: Any
+    ids: list[str]
+    to_deliver: list[str]
+
+
+class PlainSettler:
+    """Sends one batch's bulk settles, one in flight, on a connection of its own."""
+
+    def __init__(self, store: Store, batch: Batch) -> None:
+        pk = store.pk(batch.partition)
+        self.scripts = store.scripts
+        self.lease = store.settings.lease_seconds
+        self.keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
+        self.fixed = [store.settings.result_ttl, pk.waiting(""), pk.notify(""), pk.item_prefix]
+        self.pool = store.redis.connection_pool
+        self.conn: Any = None
+        self.in_flight: PlainChunk | None = None
+
+    def prepare(self, records: list[bytes], ids: list[str], to_deliver: list[str]) -> PlainChunk:
+        """A chunk to send. Each record is an item id, '\\x1f', '1' if it has no callback
+        (else '0'), '\\x1f' and its output line, which becomes its result as it is; ``ids``
+        are the records' ids, ``to_deliver`` those of them with a callback."""
+        if self.conn is None:
+            self.conn = self.pool.get_connection()
+        now = time.time()
+        args = [repr(now), repr(now + self.lease), *self.fixed, b"\n".join(records)]
+        sha = self.scripts.sha("settle_plain")
+        packed = self.conn.pack_command("EVALSHA", sha, len(self.keys), *self.keys, *args)
+        return PlainChunk(args, packed, ids, to_deliver)
+
+    def send(self, chunk: PlainChunk) -> None:
+        """Send a prepared chunk; the one before it must have had its result() read."""
+        assert self.in_flight is None, "one chunk in flight at a time"
+        if self.conn is None:
+            self.conn = self.pool.get_connection()
+        try:
+            self.conn.send_packed_command(chunk.packed)
+        except BaseException:
+            self.in_flight = chunk  # whatever part of it went: drop the connection
+            self.close()
+            raise
+        self.in_flight = chunk
+
+    def result(self) -> Settled | None:
+        """Wait for the reply of the chunk in flight (None if there is none): its records
+        stored (those with a callback now await delivery), and those skipped as settled."""
+        chunk = self.in_flight
+        if chunk is None:
+            return None
+        try:
+            skipped = self.conn.read_response()
+        except NoScriptError:  # Redis restarted and forgot the script: run it again
+            skipped = self.scripts.run("settle_plain", self.keys, chunk.args)
+        except BaseException:
+            self.close()
+            raise
+        self.in_flight = None
+        to_deliver = chunk.to_deliver
+        if skipped:
+            already = {chunk.ids[n] for n in skipped}
+            to_deliver = [i for i in to_deliver if i not in already]
+        return Settled(len(chunk.ids) - len(skipped), 0, 0, len(skipped), to_deliver)
+
+    def close(self) -> None:
+        """Give the connection back; with a reply still coming, drop the connection first."""
+        if self.conn is None:
+            return
+        if self.in_flight is not None:
+            self.in_flight = None
+            self.conn.disconnect()
+        self.pool.release(self.conn)
+        self.conn = None
