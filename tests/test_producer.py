@@ -109,6 +109,24 @@ def test_submit_many_reports_exactly_and_bad_items_block_nothing(
     assert len(producer.partitions()) == 2
 
 
+def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
+    producer: Producer, redis: Redis
+) -> None:
+    """The registry is how workers find queues: every submit writes it with its items, so a
+    registry lost with a Redis that kept no AOF is back after one more submit, of either kind."""
+    producer.submit(chat("first"))
+    for n, submit in enumerate((producer.submit, lambda item: producer.submit_many([item]))):
+        redis.delete(producer.keys.partitions)
+        submit(chat(f"again-{n}"))
+        assert list(producer.partitions().values()) == [
+            {"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}
+        ]
+    redis.script_flush()  # and when Redis forgot the script too
+    redis.delete(producer.keys.partitions)
+    producer.submit(chat("third"))
+    assert len(producer.partitions()) == 1
+
+
 def test_submit_many_strict_stores_nothing_on_any_error(producer: Producer, redis: Redis) -> None:
     before = keyspace(redis)
     with pytest.raises(InvalidItem):
