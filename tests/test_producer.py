@@ -115,9 +115,12 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     """The registry is how workers find queues: every submit writes it with its items, so a
     registry lost with a Redis that kept no AOF is back after one more submit, of either kind."""
     producer.submit(chat("first"))
-    for n, submit in enumerate((producer.submit, lambda item: producer.submit_many([item]))):
+    for n, one_by_one in enumerate((True, False)):
         redis.delete(producer.keys.partitions)
-        submit(chat(f"again-{n}"))
+        if one_by_one:
+            producer.submit(chat(f"again-{n}"))
+        else:
+            producer.submit_many([chat(f"again-{n}")])
         assert list(producer.partitions().values()) == [
             {"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}
         ]
