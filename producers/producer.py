@@ -95,11 +95,11 @@ class Producer:
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
         prepared = prepare(item, None, self.settings.item_byte_limit())
-        ptag = partition_tag(prepared.endpoint, prepared.model)
-        keys, args = self._submit_call(ptag, [prepared], repr(time.time()))
-        if self.scripts.run("submit", keys, args)[0] == -1:
-            raise QueueFull(ptag, self.settings.max_queued, [prepared.id])
-        return prepared.id
+        report = self._store([prepared])
+        if report.queue_full:
+            ptag = partition_tag(prepared.endpoint, prepared.model)
+            raise QueueFull(ptag, self.settings.max_queued, report.queue_full)
+        return (report.accepted or report.duplicates)[0]
 
     def submit_many(
         self, items: Iterable[WorkItem | dict[str, Any]], *, strict: bool = False
@@ -163,32 +163,41 @@ class Producer:
         now = repr(time.time())
         outcome = {1: report.accepted, 0: report.duplicates, -1: report.queue_full}
         for ptag, group in by_partition.items():
+            info = orjson.dumps({"endpoint": group[0].endpoint, "model": group[0].model})
+            pk = self.keys.partition(ptag)
             chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
             for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
                 round_trip = chunks[start : start + CHUNKS_PER_ROUND_TRIP]
-                replies = self._round_trip(ptag, round_trip, now)
+                replies = self._round_trip(ptag, info, pk, round_trip, now)
                 for chunk, codes in zip(round_trip, replies, strict=True):
                     for p, code in zip(chunk, codes, strict=True):
                         outcome[code].append(p.id)
         return report
 
-    def _round_trip(self, ptag: str, chunks: list[list[PreparedItem]], now: str) -> list[Any]:
-        """One pipeline: one submit script per chunk."""
+    def _round_trip(
+        self, ptag: str, info: bytes, pk: PartitionKeys, chunks: list[list[PreparedItem]], now: str
+    ) -> list[Any]:
+        """One pipeline: register the partition, then one submit script per chunk."""
         replies: list[Any] = [None] * len(chunks)
         todo = list(range(len(chunks)))
         for _ in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
+            # Registered on every round trip, ahead of its items: a registry lost with a
+            # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
+            pipe.hsetnx(self.keys.partitions, ptag, info)
             for n in todo:
-                self.scripts.queue(pipe, "submit", *self._submit_call(ptag, chunks[n], now))
+                self._submit_chunk(pk, chunks[n], now, pipe)
             results = pipe.execute(raise_on_error=False)
             unknown = []  # chunks whose script Redis did not know (it restarted)
-            for n, result in zip(todo, results, strict=True):
+            for n, result in zip(todo, results[1:], strict=True):
                 if isinstance(result, NoScriptError):
                     unknown.append(n)
                 elif isinstance(result, Exception):
                     raise result
                 else:
                     replies[n] = result
+            if isinstance(results[0], Exception):
+                raise results[0]
             if not unknown:
                 return replies
             # Only those chunks run again: another client may have loaded the script halfway
@@ -198,17 +207,14 @@ class Producer:
             todo = unknown
         raise NoScriptError("the submit script is still unknown after loading it")
 
-    def _submit_call(
-        self, ptag: str, chunk: list[PreparedItem], now: str
-    ) -> tuple[list[str], list[Any]]:
-        """The keys and arguments of submit.lua for a chunk of one partition's items."""
-        pk = self.keys.partition(ptag)
-        info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
+    def _submit_chunk(
+        self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any
+    ) -> None:
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([p.record for p in chunk])
         args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
-        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts, self.keys.partitions]
-        return keys, [*args, ptag, info]
+        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
+        self.scripts.queue(pipe, "submit", keys, args)
 
     # -- reading ----------------------------------------------------------------------------
 

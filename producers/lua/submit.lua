@@ -1,14 +1,10 @@
 -- Store a chunk of validated items of one partition; an existing id is stored once.
--- KEYS: queue, queue state, delayed, counts, the partition registry
+-- KEYS: queue, queue state, delayed, counts
 -- ARGV: now, max_queued, item_prefix, segment prefix, records: one record per item, separated by '\n', each
 --       id, callback JSON, metadata JSON, embedding inputs and request line, separated by
---       '\31' (models.PreparedItem); neither separator can occur inside a field;
---       partition tag, partition JSON ({endpoint, model}).
+--       '\31' (models.PreparedItem); neither separator can occur inside a field.
 -- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full.
 local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
--- Registered by every call, with its items: a registry lost with a Redis that kept no AOF is
--- rebuilt by the next submit, and a partition is never queued to without being known.
-redis.call('HSETNX', KEYS[5], ARGV[6], ARGV[7])
 local depth = tonumber(redis.call('HGET', KEYS[2], 'len') or 0) + redis.call('ZCARD', KEYS[3])
 local queue = appender(KEYS[1], KEYS[2], ARGV[4], now)
 local find, sub = string.find, string.sub
