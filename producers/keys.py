@@ -25,6 +25,15 @@ def batch_partition(batch_id: str) -> str:
     return parts[1]
 
 
+BATCH_ENTRY = "batch "
+"""Prefix of a batch's entry in ``undelivered`` (no item id holds a space): the lease on the
+delivery of its bulk-stored successes that no delivery task has claimed yet."""
+
+
+def batch_entry(batch_id: str) -> str:
+    return BATCH_ENTRY + batch_id
+
+
 @dataclass(frozen=True)
 class PartitionKeys:
     """Key names of one partition; every one carries the partition's hash tag."""
@@ -97,7 +106,8 @@ class PartitionKeys:
 
     @property
     def undelivered(self) -> str:
-        """ZSET of finished item ids awaiting delivery, scored by when to (re)try."""
+        """ZSET of finished item ids awaiting delivery, scored by when to (re)try, and one
+        batch_entry() per batch with bulk-stored successes not claimed for delivery yet."""
         return f"{self.prefix}:undelivered"
 
     @property

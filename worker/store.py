@@ -9,16 +9,18 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from redis import Redis
+from redis.exceptions import WatchError
 from redis.lock import Lock
 
 from producers import results
 from producers.errors import BatchNotFound
-from producers.keys import Keys, PartitionKeys, batch_partition
+from producers.keys import BATCH_ENTRY, Keys, PartitionKeys, batch_entry, batch_partition
 from producers.producer import text
 from producers.results import StoredResult, read_results
 from producers.scripts import Scripts
@@ -395,13 +397,44 @@ class Store:
     # -- deliveries -------------------------------------------------------------------------
 
     def due_deliveries(self, ptag: str, now: float, limit: int) -> list[str]:
-        """Claim up to ``limit`` undelivered items whose delivery lease passed."""
+        """Claim up to ``limit`` undelivered items and batches whose delivery lease passed; a
+        batch stands for its bulk-stored successes no delivery task has claimed yet."""
         pk = self.pk(ptag)
-        ids = [text(i) for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
-        if ids:
-            lease = now + self.settings.lease_seconds
-            self.redis.zadd(pk.undelivered, dict.fromkeys(ids, lease), xx=True)
+        due = [text(i) for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
+        if not due:
+            return []
+        self.redis.zadd(
+            pk.undelivered, dict.fromkeys(due, now + self.settings.lease_seconds), xx=True
+        )
+        ids = [i for i in due if not i.startswith(BATCH_ENTRY)]
+        for entry in (e for e in due if e.startswith(BATCH_ENTRY)):
+            ids += self._unclaimed_successes(ptag, entry.removeprefix(BATCH_ENTRY))
         return ids
+
+    def _unclaimed_successes(self, ptag: str, batch_id: str) -> list[str]:
+        """The batch's bulk-stored successes no delivery task has claimed (their dispatch was
+        lost with a collector that died); with none left, the batch's entry goes."""
+        pk = self.pk(ptag)
+        found: list[str] = []
+        with self.redis.pipeline() as guard:
+            # A settle or a claim meanwhile keeps the entry.
+            guard.watch(pk.batch(batch_id))  # type: ignore[no-untyped-call]
+            ids = [text(i) for i in self.redis.hkeys(pk.results(batch_id))]  # at most 50,000
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                pipe = self.redis.pipeline(transaction=False)
+                for item_id in chunk:
+                    pipe.hmget(pk.item(item_id), ["st", "b", "dl_until"])
+                for item_id, (st, b, claimed) in zip(chunk, pipe.execute(), strict=True):
+                    if st == b"submitted" and b and text(b) == batch_id and claimed is None:
+                        found.append(item_id)
+            if not found:
+                guard.multi()
+                guard.zrem(pk.undelivered, batch_entry(batch_id))
+                guard.hdel(pk.batch(batch_id), "unclaimed")
+                with suppress(WatchError):
+                    guard.execute()
+        return found
 
     def claim_deliveries(self, ptag: str, ids: list[str]) -> list[str]:
         """The ids this delivery task may deliver now (no other task holds them). Items
@@ -411,7 +444,7 @@ class Store:
         deadline = repr(now + self.settings.lease_seconds)
         args = [
             pk.item_prefix, repr(now), deadline, pk.results(""), pk.batch(""),
-            self.settings.result_ttl, *ids,
+            self.settings.result_ttl, BATCH_ENTRY, *ids,
         ]  # fmt: skip
         keys = [pk.undelivered, pk.counts]
         return [text(i) for i in self.scripts.run("claim_delivery", keys, args)]

@@ -4,6 +4,7 @@ never crashes."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from producers import Producer
+from producers.keys import batch_entry
 from producers.settings import Settings
 from producers.status import BatchState
 from tests.support.dispatch import RecordingDispatcher, submitted_batch
@@ -202,3 +204,35 @@ def test_a_collect_after_redis_forgot_its_scripts_stores_everything(
     collector.close()
     assert collector.report.succeeded == 4
     assert [(producer.result(f"o{n}") or {}).get("status") for n in range(4)] == ["succeeded"] * 4
+
+
+def test_bulk_successes_whose_dispatch_was_lost_fall_due_with_their_batch(
+    producer: Producer, redis: Redis, settings: Settings
+) -> None:
+    """A collector that died before dispatching leaves stored successes with no delivery task
+    on its way. One entry of their batch leases them all; when it falls due it stands for the
+    successes no delivery task has claimed, and it goes once the last is claimed."""
+    store = Store(redis, settings)
+    batch = submitted_batch(producer, store, 6)  # o1, o3, o5 have a callback
+    ptag, pk, entry = batch.partition, store.pk(batch.partition), batch_entry(batch.id)
+    collector = Collector(store, batch, RecordingDispatcher(), settings)  # dispatches nothing
+    collector.read_file([line("ok", f"o{n}") or b"" for n in range(6)])
+    collector.close()
+    assert redis.zrange(pk.undelivered, 0, -1) == [entry.encode()]
+    assert store.due_deliveries(ptag, time.time(), 100) == []  # leased by the collect
+
+    assert store.claim_deliveries(ptag, ["o0", "o1"]) == ["o1"]  # one task got through
+    later = time.time() + settings.lease_seconds + 1
+    assert sorted(store.due_deliveries(ptag, later, 100)) == ["o1", "o2", "o3", "o4", "o5"]
+    assert sorted(store.claim_deliveries(ptag, ["o2", "o3", "o4", "o5"])) == ["o3", "o5"]
+    assert redis.zscore(pk.undelivered, entry) is None
+    assert store.delivered(ptag, ["o1", "o3", "o5"]) == 3
+    assert set(producer.states([f"o{n}" for n in range(6)]).values()) == {"delivered"}
+    assert redis.zcard(pk.undelivered) == 0
+
+    # An entry whose count went wrong (its items were deleted by hand, say) finds nothing
+    # left to claim when it falls due, and goes.
+    redis.zadd(pk.undelivered, {entry: 0})
+    redis.hincrby(pk.batch(batch.id), "unclaimed", 2)
+    assert store.due_deliveries(ptag, later, 100) == []
+    assert redis.zcard(pk.undelivered) == 0

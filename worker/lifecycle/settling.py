@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from producers.keys import batch_entry
 from producers.scripts import NoScriptError
 from worker.store import Batch, Settled, Store
 
@@ -34,7 +35,10 @@ class PlainSettler:
         self.scripts = store.scripts
         self.lease = store.settings.lease_seconds
         self.keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
-        self.fixed = [store.settings.result_ttl, pk.waiting(""), pk.notify(""), pk.item_prefix]
+        self.fixed = [
+            store.settings.result_ttl, pk.waiting(""), pk.notify(""), pk.item_prefix,
+            batch_entry(batch.id),
+        ]  # fmt: skip
         self.pool = store.redis.connection_pool
         self.conn: Any = None
         self.in_flight: PlainChunk | None = None

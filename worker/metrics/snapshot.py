@@ -71,17 +71,16 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
         pipe.zcard(pk.delayed)
         pipe.lindex(pk.queue, 0)
         pipe.zcard(pk.dead)
-        pipe.zcard(pk.undelivered)
         pipe.zcard(pk.batches)
         pipe.hmget(pk.meta, ["backoff_until", "tokens_in_flight"])
         pipe.smembers(pk.live)
         pipe.zrange(pk.leases, 0, -1)
     first = pipe.execute()
-    rows = [first[n : n + 10] for n in range(0, len(first), 10)]
+    rows = [first[n : n + 9] for n in range(0, len(first), 9)]
 
-    live = [sorted(_text(b) for b in row[8]) for row in rows]
+    live = [sorted(_text(b) for b in row[7]) for row in rows]
     leased = [
-        sorted({_text(b) for b in row[9]} - set(ids)) for row, ids in zip(rows, live, strict=True)
+        sorted({_text(b) for b in row[8]} - set(ids)) for row, ids in zip(rows, live, strict=True)
     ]
     pipe = store.redis.pipeline(transaction=False)
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
@@ -100,18 +99,20 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     batches: list[BatchStats] = []
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
         stamp = _number(next(second))
-        backoff_until, in_flight = row[7]
+        backoff_until, in_flight = row[6]
+        counts = {_text(k): int(_number(v)) for k, v in row[0].items()}
         stats.append(
             PartitionStats(
                 endpoint=p.endpoint,
                 model=p.model,
-                counts={_text(k): int(_number(v)) for k, v in row[0].items()},
+                counts=counts,
                 queued=int(row[1] or 0),
                 delayed=int(row[2]),
                 oldest_age=max(0.0, now - stamp) if stamp else 0.0,
                 dead_letters=int(row[4]),
-                undelivered=int(row[5]),
-                batches_created=int(row[6]),
+                # finished items count as succeeded or dead until they are delivered
+                undelivered=counts.get("succeeded", 0) + counts.get("dead", 0),
+                batches_created=int(row[5]),
                 backoff_seconds=max(0.0, _number(backoff_until) - now),
                 tokens_in_flight=_number(in_flight),
             )
