@@ -71,7 +71,7 @@ for i = 12, #ARGV, 5 do
     skipped = skipped + 1
   else
     count(state, -1)
-    local att = tonumber(f[3])
+    local att = tonumber(f[3]) or 1  -- submit writes no attempt: it is the first
     local fields, finished = {}, true
     if code ~= '' then add(fields, 'hist', (f[6] or '') .. att .. ':' .. code .. ';') end
     if outcome == 'ok' then
