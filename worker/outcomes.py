@@ -56,8 +56,8 @@ def is_retryable(status: int | None, code: str) -> bool:
     return code in RETRYABLE_CODES
 
 
-def success_of(line: Any) -> tuple[str, Any] | None:
-    """(custom_id, response body) when a decoded line is plainly a success, else None.
+def success_of(line: Any) -> tuple[str, tuple[int, int]] | None:
+    """(custom_id, its tokens) when a decoded line is plainly a success, else None.
 
     Nearly every line is one: this checks it without building an Outcome. A None does not
     mean the line is not a success; classify() decides that."""
@@ -66,7 +66,7 @@ def success_of(line: Any) -> tuple[str, Any] | None:
         if type(custom_id) is str and type(response) is dict:
             status = response.get("status_code")
             if type(status) is int and status < 400:
-                return custom_id, response.get("body")
+                return custom_id, tokens_of(response.get("body"))
     return None
 
 

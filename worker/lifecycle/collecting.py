@@ -22,7 +22,7 @@ from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.lifecycle.settling import PlainSettler
 from worker.openai_api import BatchAPI
-from worker.outcomes import BadLine, classify, decode, success_of, tokens_of
+from worker.outcomes import BadLine, classify, decode, success_of
 from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
@@ -83,7 +83,7 @@ class Collector:
         self._renew_at = 0.0  # when the lock and the lease are renewed next (monotonic)
         self._members: set[str] = set()
         self._no_callback: set[str] = set()
-        # Members with no line yet: id -> the head of its bulk record (see PlainSettler.send).
+        # Members with no line yet: id -> the head of its bulk record (see PlainSettler.prepare).
         self._unseen: dict[str, bytes] | None = None
 
     def _unseen_members(self) -> dict[str, bytes]:
@@ -96,29 +96,26 @@ class Collector:
             }
         return self._unseen
 
-    def add_success(self, item_id: str, line: bytes) -> bool:
-        """Store a success of a member with no line yet in bulk, its output ``line`` becoming
-        its result as it is; False (nothing done) for any other item."""
-        head = self._unseen_members().pop(item_id, None)
-        if head is None:
-            return False
-        self._plain.append(head + line)
-        self._plain_ids.append(item_id)
-        self._pending_bytes += len(line)
-        self._maybe_send()
-        return True
-
     def add(self, outcome: Outcome, line: bytes | None = None) -> None:
         """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
         line becoming the item's result as it is."""
         item_id = outcome.item_id
-        if line is not None and outcome.kind == "ok" and self.add_success(item_id, line):
-            return
-        if self._unseen_members().pop(item_id, None) is None and item_id in self._members:
+        head = self._unseen_members().pop(item_id, None)
+        if head is None and item_id in self._members:
             self.report.skipped += 1  # a second line for one item: the first one counts
+            return
+        if head is not None and line is not None and outcome.kind == "ok":
+            self._add_plain(head, item_id, line)
             return
         self._pending.append(outcome)
         self._pending_bytes += len(line or b"")
+        self._maybe_send()
+
+    def _add_plain(self, head: bytes, item_id: str, line: bytes) -> None:
+        """Add a member's success to the bulk settle; ``head`` starts its record."""
+        self._plain.append(head + line)
+        self._plain_ids.append(item_id)
+        self._pending_bytes += len(line)
         self._maybe_send()
 
     def _maybe_send(self) -> None:
@@ -172,13 +169,15 @@ class Collector:
             self.dispatcher.deliver(self.batch.partition, finished[start : start + chunk])
 
     def read_file(self, lines: Iterable[bytes]) -> None:
-        report = self.report
+        report, unseen = self.report, self._unseen_members()
         for raw in lines:
             try:
                 line = decode(raw)
                 success = success_of(line)
-                if success is not None and self.add_success(success[0], raw):
-                    tokens = tokens_of(success[1])
+                # The usual line: the first of a member, a success, stored in bulk as it came.
+                if success is not None and (head := unseen.pop(success[0], None)) is not None:
+                    self._add_plain(head, success[0], raw)
+                    tokens = success[1]
                 else:
                     parsed = classify(line)
                     tokens = parsed.tokens
