@@ -8,38 +8,35 @@
 -- nothing.
 -- KEYS: results (the batch's), undelivered, counts, batch
 -- ARGV: now, delivery deadline, result_ttl, waiting prefix, notify prefix, item prefix,
---       the batch's entry in undelivered (keys.batch_entry), records: one per item,
---       separated by '\n', each the id, '1' if it has no callback (else '0') and the output line, separated by '\31' (neither separator can occur in
---       an id, and a JSON line holds no raw control character).
--- Returns the 0-based positions of the records skipped (their ids had a result already).
+--       the batch's entry in undelivered (keys.batch_entry), one flag per item ('1' if it
+--       has no callback, else '0'), then each item's id and output line: the arguments of the
+--       results' HSET as they are, which is why no line is split or copied here.
+-- Returns the 0-based positions of the items skipped (their ids had a result already).
 local now, deadline, ttl, wprefix, nprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local prefix, entry, records = ARGV[6], ARGV[7], ARGV[8]
-local find, sub, byte = string.find, string.sub, string.byte
-local ids, done_now, lines, pos, size = {}, {}, {}, 1, #records
-while pos <= size do
-  local a = find(records, '\31', pos, true)
-  local stop = find(records, '\n', a, true) or size + 1
-  ids[#ids + 1] = sub(records, pos, a - 1)
-  done_now[#done_now + 1] = byte(records, a + 1) == 49  -- '1'
-  lines[#lines + 1] = sub(records, a + 3, stop - 1)
-  pos = stop + 1
-end
-local stored, delivered, due, fields, skipped = 0, 0, 0, {}, {}
-for s = 1, #ids, 1000 do
-  local e = math.min(s + 999, #ids)
-  local known = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
-  local flags = {}
-  for i = s, e do flags[i - s + 1] = wprefix .. ids[i] end
-  flags = redis.call('MGET', unpack(flags))
+local prefix, entry, flags = ARGV[6], ARGV[7], ARGV[8]
+local FIRST, BLOCK = 9, 1000
+local n = (#ARGV - FIRST + 1) / 2
+local byte = string.byte
+local ids = {}
+for i = 1, n do ids[i] = ARGV[FIRST + 2 * i - 2] end
+
+local skipped, known, ns = {}, {}, 0
+local stored, delivered, due = 0, 0, 0
+for s = 1, n, BLOCK do
+  local e = math.min(s + BLOCK - 1, n)
+  local found = redis.call('HMGET', KEYS[1], unpack(ids, s, e))
+  local waiting = {}
+  for i = s, e do waiting[i - s + 1] = wprefix .. ids[i] end
+  waiting = redis.call('MGET', unpack(waiting))
   for i = s, e do
-    if known[i - s + 1] then
-      skipped[#skipped + 1] = i - 1
+    if found[i - s + 1] then
+      ns = ns + 1
+      skipped[ns] = i - 1
+      known[i] = true
     else
       local id = ids[i]
       stored = stored + 1
-      fields[#fields + 1] = id
-      fields[#fields + 1] = lines[i]
-      if done_now[i] then
+      if byte(flags, i) == 49 then  -- '1': no callback
         redis.call('HSET', prefix .. id, 'st', 'delivered', 'out', 'succeeded',
           't_succeeded', now, 't_delivered', now)
         redis.call('EXPIRE', prefix .. id, ttl)
@@ -47,7 +44,7 @@ for s = 1, #ids, 1000 do
       else
         due = due + 1
       end
-      if flags[i - s + 1] then  -- a Producer.wait() blocks on it
+      if waiting[i - s + 1] then  -- a Producer.wait() blocks on it
         redis.call('RPUSH', nprefix .. id, '1')
         redis.call('EXPIRE', nprefix .. id, 300)
       end
@@ -55,8 +52,20 @@ for s = 1, #ids, 1000 do
   end
 end
 if stored == 0 then return skipped end
-for s = 1, #fields, 2000 do
-  redis.call('HSET', KEYS[1], unpack(fields, s, math.min(s + 1999, #fields)))
+for s = 1, n, BLOCK do
+  local e = math.min(s + BLOCK - 1, n)
+  if ns == 0 then  -- the usual chunk: the arguments are the fields
+    redis.call('HSET', KEYS[1], unpack(ARGV, FIRST + 2 * s - 2, FIRST + 2 * e - 1))
+  else
+    local fields, nf = {}, 0
+    for i = s, e do
+      if not known[i] then
+        fields[nf + 1], fields[nf + 2] = ids[i], ARGV[FIRST + 2 * i - 1]
+        nf = nf + 2
+      end
+    end
+    if nf > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+  end
 end
 if due > 0 then
   redis.call('ZADD', KEYS[2], deadline, entry)

@@ -76,51 +76,47 @@ class Collector:
         self.settings = settings
         self.report = CollectReport()
         self._pending: list[Outcome] = []
-        self._plain: list[bytes] = []
+        self._plain: list[bytes] = []  # id and output line of each success, in turn
         self._plain_ids: list[str] = []
         self._pending_bytes = 0
         self._settler = PlainSettler(store, batch)
         self._renew_at = 0.0  # when the lock and the lease are renewed next (monotonic)
         self._members: set[str] = set()
         self._no_callback: set[str] = set()
-        # Members with no line yet: id -> the head of its bulk record (see PlainSettler.prepare).
+        # Members with no line yet: id -> the id encoded.
         self._unseen: dict[str, bytes] | None = None
 
     def _unseen_members(self) -> dict[str, bytes]:
         if self._unseen is None:
             self._members, self._no_callback = self.store.member_sets(self.batch.id)
-            without = self._no_callback
-            self._unseen = {
-                m: b"%s\x1f%s\x1f" % (m.encode(), b"1" if m in without else b"0")
-                for m in self._members
-            }
+            self._unseen = {m: m.encode() for m in self._members}
         return self._unseen
 
     def add(self, outcome: Outcome, line: bytes | None = None) -> None:
         """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
         line becoming the item's result as it is."""
         item_id = outcome.item_id
-        head = self._unseen_members().pop(item_id, None)
-        if head is None and item_id in self._members:
+        encoded = self._unseen_members().pop(item_id, None)
+        if encoded is None and item_id in self._members:
             self.report.skipped += 1  # a second line for one item: the first one counts
             return
-        if head is not None and line is not None and outcome.kind == "ok":
-            self._add_plain(head, item_id, line)
+        if encoded is not None and line is not None and outcome.kind == "ok":
+            self._add_plain(encoded, item_id, line)
             return
         self._pending.append(outcome)
         self._pending_bytes += len(line or b"")
         self._maybe_send()
 
-    def _add_plain(self, head: bytes, item_id: str, line: bytes) -> None:
-        """Add a member's success to the bulk settle; ``head`` starts its record."""
-        self._plain.append(head + line)
+    def _add_plain(self, encoded: bytes, item_id: str, line: bytes) -> None:
+        """Add a member's success to the bulk settle."""
+        self._plain += (encoded, line)
         self._plain_ids.append(item_id)
         self._pending_bytes += len(line)
         self._maybe_send()
 
     def _maybe_send(self) -> None:
         # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
-        pending = len(self._pending) + len(self._plain)
+        pending = len(self._pending) + len(self._plain_ids)
         if pending >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
             self._send()
 
@@ -140,8 +136,7 @@ class Collector:
         self._pending_bytes = 0
         prepared = None
         if plain:  # packed while Redis still runs the chunk in flight
-            deliver = [i for i in plain_ids if i not in self._no_callback]
-            prepared = self._settler.prepare(plain, plain_ids, deliver)
+            prepared = self._settler.prepare(plain, plain_ids, self._no_callback)
         self._finish()
         if chunk:
             self._account(self.store.settle(self.batch, chunk))
@@ -175,8 +170,8 @@ class Collector:
                 line = decode(raw)
                 success = success_of(line)
                 # The usual line: the first of a member, a success, stored in bulk as it came.
-                if success is not None and (head := unseen.pop(success[0], None)) is not None:
-                    self._add_plain(head, success[0], raw)
+                if success is not None and (encoded := unseen.pop(success[0], None)) is not None:
+                    self._add_plain(encoded, success[0], raw)
                     tokens = success[1]
                 else:
                     parsed = classify(line)

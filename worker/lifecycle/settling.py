@@ -43,14 +43,18 @@ class PlainSettler:
         self.conn: Any = None
         self.in_flight: PlainChunk | None = None
 
-    def prepare(self, records: list[bytes], ids: list[str], to_deliver: list[str]) -> PlainChunk:
-        """A chunk to send. Each record is an item id, '\\x1f', '1' if it has no callback
-        (else '0'), '\\x1f' and its output line, which becomes its result as it is; ``ids``
-        are the records' ids, ``to_deliver`` those of them with a callback."""
+    def prepare(self, pairs: list[bytes], ids: list[str], no_callback: set[str]) -> PlainChunk:
+        """A chunk to send: ``pairs`` holds each item's id and output line (which becomes its
+        result as it is), ``ids`` the same ids; those in ``no_callback`` have no callback."""
         if self.conn is None:
             self.conn = self.pool.get_connection()
+        if no_callback:
+            flags = b"".join([b"1" if i in no_callback else b"0" for i in ids])
+            to_deliver = [i for i in ids if i not in no_callback]
+        else:
+            flags, to_deliver = b"0" * len(ids), ids
         now = time.time()
-        args = [repr(now), repr(now + self.lease), *self.fixed, b"\n".join(records)]
+        args = [repr(now), repr(now + self.lease), *self.fixed, flags, *pairs]
         sha = self.scripts.sha("settle_plain")
         packed = self.conn.pack_command("EVALSHA", sha, len(self.keys), *self.keys, *args)
         return PlainChunk(args, packed, ids, to_deliver)
