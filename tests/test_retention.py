@@ -13,6 +13,8 @@ from tests.support.inspect import queued_ids
 from tests.support.items import chat
 from worker.store import Store
 
+DELIVERY_LEFTOVERS = ["dl_until", "dl_task", "wh_tries", "wh_err", "dl_err"]
+
 
 def test_a_forgotten_dead_letter_is_dropped_not_revived(
     producer: Producer, redis: Redis, settings: Settings
@@ -28,6 +30,8 @@ def test_a_forgotten_dead_letter_is_dropped_not_revived(
         redis.hset(
             pk.item(item_id), mapping={"st": "dead", "code": "x", "line": lines[item_id] or b""}
         )
+        # and what its delivery left: a claim, a Celery callback sent, webhook tries
+        redis.hset(pk.item(item_id), mapping={f: "1" for f in DELIVERY_LEFTOVERS})
         redis.expire(pk.item(item_id), 3600)
         redis.zadd(pk.dead, {item_id: time.time()})
     redis.delete(pk.item("gone"))  # its time to live passed
@@ -35,6 +39,8 @@ def test_a_forgotten_dead_letter_is_dropped_not_revived(
     assert redis.zcard(pk.dead) == 0
     assert queued_ids(redis, pk) == [b"kept"]
     assert redis.ttl(pk.item("kept")) == -1  # queued again: kept until it finishes
+    # A new try: nothing of the last delivery holds back or skips the next.
+    assert redis.hmget(pk.item("kept"), DELIVERY_LEFTOVERS) == [None] * len(DELIVERY_LEFTOVERS)
     assert not redis.exists(pk.item("gone"))
 
 

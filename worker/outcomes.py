@@ -78,11 +78,6 @@ def decode(raw: bytes) -> Any:
         raise BadLine("not valid JSON") from None
 
 
-def parse_line(raw: bytes) -> ParsedLine:
-    """Classify one output/error line: ok, retry (counts an attempt) or dead."""
-    return classify(decode(raw))
-
-
 def classify(line: Any) -> ParsedLine:
     """Classify one decoded output/error line: ok, retry (counts an attempt) or dead."""
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):

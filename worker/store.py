@@ -397,23 +397,24 @@ class Store:
     # -- deliveries -------------------------------------------------------------------------
 
     def due_deliveries(self, ptag: str, now: float, limit: int) -> list[str]:
-        """Claim up to ``limit`` undelivered items and batches whose delivery lease passed; a
-        batch stands for its bulk-stored successes no delivery task has claimed yet."""
+        """Lease again up to ``limit`` undelivered entries whose lease passed, and return
+        their items: a batch's entry stands for every bulk-stored success of the batch that
+        no delivery task has claimed yet (up to 50,000)."""
         pk = self.pk(ptag)
         due = [text(i) for i in self.redis.zrangebyscore(pk.undelivered, "-inf", now, 0, limit)]
         if not due:
             return []
-        self.redis.zadd(
-            pk.undelivered, dict.fromkeys(due, now + self.settings.lease_seconds), xx=True
-        )
+        lease = now + self.settings.lease_seconds
+        self.redis.zadd(pk.undelivered, dict.fromkeys(due, lease), xx=True)
         ids = [i for i in due if not i.startswith(BATCH_ENTRY)]
         for entry in (e for e in due if e.startswith(BATCH_ENTRY)):
             ids += self._unclaimed_successes(ptag, entry.removeprefix(BATCH_ENTRY))
         return ids
 
     def _unclaimed_successes(self, ptag: str, batch_id: str) -> list[str]:
-        """The batch's bulk-stored successes no delivery task has claimed (their dispatch was
-        lost with a collector that died); with none left, the batch's entry goes."""
+        """The batch's bulk-stored successes no delivery task has claimed: still 'submitted'
+        in this batch, with no entry of their own in undelivered (their dispatch was lost with
+        a collector that died). With none left, the batch's entry goes."""
         pk = self.pk(ptag)
         found: list[str] = []
         with self.redis.pipeline() as guard:
@@ -424,9 +425,13 @@ class Store:
                 chunk = ids[start : start + 1000]
                 pipe = self.redis.pipeline(transaction=False)
                 for item_id in chunk:
-                    pipe.hmget(pk.item(item_id), ["st", "b", "dl_until"])
-                for item_id, (st, b, claimed) in zip(chunk, pipe.execute(), strict=True):
-                    if st == b"submitted" and b and text(b) == batch_id and claimed is None:
+                    pipe.hmget(pk.item(item_id), ["st", "b"])
+                    pipe.zscore(pk.undelivered, item_id)
+                replies = pipe.execute()
+                for n, item_id in enumerate(chunk):
+                    (st, b), own_entry = replies[2 * n], replies[2 * n + 1]
+                    where = (text(st or ""), text(b or ""))
+                    if own_entry is None and where == ("submitted", batch_id):
                         found.append(item_id)
             if not found:
                 guard.multi()

@@ -23,7 +23,10 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local segment = queue.add(id, line, tonumber(f[5] or 0), f[6])
     redis.call('HSET', key, 'st', 'queued', 'att', 1, 't_queued', now, 'note', 'revived',
       'sg', segment)
-    redis.call('HDEL', key, 'b', 'out', 'line')
+    -- A new try: what its last delivery left (a claim, a Celery callback sent, webhook tries)
+    -- must not hold back or skip the next one.
+    redis.call('HDEL', key, 'b', 'out', 'line', 'dl_until', 'dl_task', 'wh_tries', 'wh_err',
+      'dl_err')
     redis.call('PERSIST', key)
     redis.call('ZREM', KEYS[1], id)
     redis.call('HINCRBY', KEYS[4], 'queued', 1)

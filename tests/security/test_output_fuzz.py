@@ -211,10 +211,15 @@ def test_bulk_successes_whose_dispatch_was_lost_fall_due_with_their_batch(
 ) -> None:
     """A collector that died before dispatching leaves stored successes with no delivery task
     on its way. One entry of their batch leases them all; when it falls due it stands for the
-    successes no delivery task has claimed, and it goes once the last is claimed."""
+    successes no delivery task has claimed, and it goes once the last is claimed. An item
+    revived after an earlier delivery keeps its old claim deadline: it is found all the same,
+    and one whose old claim has not ended yet is due when that ends."""
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, 6)  # o1, o3, o5 have a callback
     ptag, pk, entry = batch.partition, store.pk(batch.partition), batch_entry(batch.id)
+    held_until = time.time() + 10 * settings.lease_seconds
+    redis.hset(pk.item("o3"), "dl_until", 1)  # revived: its old claim ended long ago
+    redis.hset(pk.item("o5"), "dl_until", held_until)  # revived while an old claim holds it
     collector = Collector(store, batch, RecordingDispatcher(), settings)  # dispatches nothing
     collector.read_file([line("ok", f"o{n}") or b"" for n in range(6)])
     collector.close()
@@ -224,9 +229,14 @@ def test_bulk_successes_whose_dispatch_was_lost_fall_due_with_their_batch(
     assert store.claim_deliveries(ptag, ["o0", "o1"]) == ["o1"]  # one task got through
     later = time.time() + settings.lease_seconds + 1
     assert sorted(store.due_deliveries(ptag, later, 100)) == ["o1", "o2", "o3", "o4", "o5"]
-    assert sorted(store.claim_deliveries(ptag, ["o2", "o3", "o4", "o5"])) == ["o3", "o5"]
+    assert sorted(store.claim_deliveries(ptag, ["o2", "o3", "o4", "o5"])) == ["o3"]
     assert redis.zscore(pk.undelivered, entry) is None
-    assert store.delivered(ptag, ["o1", "o3", "o5"]) == 3
+    assert redis.zscore(pk.undelivered, "o5") == held_until
+    assert store.delivered(ptag, ["o1", "o3"]) == 2
+    assert store.due_deliveries(ptag, held_until + 1, 100) == ["o5"]
+    redis.hset(pk.item("o5"), "dl_until", 0)  # the old claim's task gave up
+    assert store.claim_deliveries(ptag, ["o5"]) == ["o5"]
+    assert store.delivered(ptag, ["o5"]) == 1
     assert set(producer.states([f"o{n}" for n in range(6)]).values()) == {"delivered"}
     assert redis.zcard(pk.undelivered) == 0
 

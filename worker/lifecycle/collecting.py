@@ -2,8 +2,8 @@
 
 Lines are joined to items by custom_id (order is not guaranteed). Items with no line are
 settled by the batch's status: expired and cancelled ones go back to the queue, a failed
-batch's validation errors dead-letter the items of their lines. Settling only touches items
-still in flight in this batch, so a collect resumed after a crash repeats nothing.
+batch's validation errors dead-letter the items of their lines. Settling skips what the
+batch already settled, so a collect resumed after a crash repeats nothing.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ class Collector:
 
     def _send(self) -> None:
         chunk, plain, plain_ids = self._pending, self._plain, self._plain_ids
+        if not chunk and not plain:
+            return
         self._pending, self._plain, self._plain_ids = [], [], []
         self._pending_bytes = 0
         prepared = None

@@ -46,8 +46,6 @@ class PlainSettler:
     def prepare(self, pairs: list[bytes], ids: list[str], no_callback: set[str]) -> PlainChunk:
         """A chunk to send: ``pairs`` holds each item's id and output line (which becomes its
         result as it is), ``ids`` the same ids; those in ``no_callback`` have no callback."""
-        if self.conn is None:
-            self.conn = self.pool.get_connection()
         if no_callback:
             flags = b"".join([b"1" if i in no_callback else b"0" for i in ids])
             to_deliver = [i for i in ids if i not in no_callback]
@@ -56,24 +54,21 @@ class PlainSettler:
         now = time.time()
         args = [repr(now), repr(now + self.lease), *self.fixed, flags, *pairs]
         sha = self.scripts.sha("settle_plain")
-        packed = self.conn.pack_command("EVALSHA", sha, len(self.keys), *self.keys, *args)
+        packed = self._connection().pack_command("EVALSHA", sha, len(self.keys), *self.keys, *args)
         return PlainChunk(args, packed, ids, to_deliver)
 
     def send(self, chunk: PlainChunk) -> None:
         """Send a prepared chunk; the one before it must have had its result() read."""
         assert self.in_flight is None, "one chunk in flight at a time"
-        if self.conn is None:
-            self.conn = self.pool.get_connection()
         try:
-            self.conn.send_packed_command(chunk.packed)
+            self._connection().send_packed_command(chunk.packed)
         except BaseException:
-            self.in_flight = chunk  # whatever part of it went: drop the connection
-            self.close()
+            self.close(drop=True)  # whatever part of it went
             raise
         self.in_flight = chunk
 
     def result(self) -> Settled | None:
-        """Wait for the reply of the chunk in flight (None if there is none): its records
+        """Wait for the reply of the chunk in flight (None if there is none): its items
         stored (those with a callback now await delivery), and those skipped as settled."""
         chunk = self.in_flight
         if chunk is None:
@@ -83,7 +78,7 @@ class PlainSettler:
         except NoScriptError:  # Redis restarted and forgot the script: run it again
             skipped = self.scripts.run("settle_plain", self.keys, chunk.args)
         except BaseException:
-            self.close()
+            self.close(drop=True)
             raise
         self.in_flight = None
         to_deliver = chunk.to_deliver
@@ -92,12 +87,17 @@ class PlainSettler:
             to_deliver = [i for i in to_deliver if i not in already]
         return Settled(len(chunk.ids) - len(skipped), 0, 0, len(skipped), to_deliver)
 
-    def close(self) -> None:
-        """Give the connection back; with a reply still coming, drop the connection first."""
+    def close(self, drop: bool = False) -> None:
+        """Give the connection back; drop it instead when a reply may still be coming."""
         if self.conn is None:
             return
-        if self.in_flight is not None:
+        if drop or self.in_flight is not None:
             self.in_flight = None
             self.conn.disconnect()
         self.pool.release(self.conn)
         self.conn = None
+
+    def _connection(self) -> Any:
+        if self.conn is None:
+            self.conn = self.pool.get_connection()
+        return self.conn

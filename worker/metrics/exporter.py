@@ -59,7 +59,11 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
     delayed = _gauge("batchrelay_queue_delayed", "Items waiting out a retry backoff.", PART)
     oldest = _gauge("batchrelay_queue_oldest_age_seconds", "Age of the queue's head item.", PART)
     dead = _gauge("batchrelay_dead_letters", "Dead-lettered items (incl. webhook).", PART)
-    backlog = _gauge("batchrelay_delivery_backlog", "Finished items awaiting delivery.", PART)
+    backlog = _gauge(
+        "batchrelay_delivery_backlog",
+        "Finished items awaiting delivery (the succeeded and dead counts).",
+        PART,
+    )
     created = CounterMetricFamily(
         "batchrelay_batches_created", "Batches ever created.", labels=PART
     )
