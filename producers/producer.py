@@ -33,8 +33,7 @@ def text(value: Any) -> str:
 # One chunk per round trip, two round trips in flight: Redis gets the next chunk while it runs
 # one, and never waits long for it. (Four chunks per round trip left Redis idle a fifth of the
 # time: submit_many took 1.2-1.4 s for 100,000 items against 1.05-1.2 s now.)
-CHUNKS_PER_ROUND_TRIP = 1
-WINDOW = SUBMIT_CHUNK * CHUNKS_PER_ROUND_TRIP
+WINDOW = SUBMIT_CHUNK
 IN_FLIGHT = 2
 
 
@@ -98,11 +97,10 @@ class Producer:
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
         prepared = prepare(item, None, self.settings.item_byte_limit())
-        report = self._store([prepared])
-        if report.queue_full:
-            ptag = partition_tag(prepared.endpoint, prepared.model)
-            raise QueueFull(ptag, self.settings.max_queued, report.queue_full)
-        return (report.accepted or report.duplicates)[0]
+        ptag = partition_tag(prepared.endpoint, prepared.model)
+        if self._store_chunk(ptag, [prepared], repr(time.time()))[0] == -1:
+            raise QueueFull(ptag, self.settings.max_queued, [prepared.id])
+        return prepared.id
 
     def submit_many(
         self, items: Iterable[WorkItem | dict[str, Any]], *, strict: bool = False
@@ -166,58 +164,36 @@ class Producer:
         now = repr(time.time())
         outcome = {1: report.accepted, 0: report.duplicates, -1: report.queue_full}
         for ptag, group in by_partition.items():
-            info = orjson.dumps({"endpoint": group[0].endpoint, "model": group[0].model})
-            pk = self.keys.partition(ptag)
-            chunks = [group[i : i + SUBMIT_CHUNK] for i in range(0, len(group), SUBMIT_CHUNK)]
-            for start in range(0, len(chunks), CHUNKS_PER_ROUND_TRIP):
-                round_trip = chunks[start : start + CHUNKS_PER_ROUND_TRIP]
-                replies = self._round_trip(ptag, info, pk, round_trip, now)
-                for chunk, codes in zip(round_trip, replies, strict=True):
-                    for p, code in zip(chunk, codes, strict=True):
-                        outcome[code].append(p.id)
+            for start in range(0, len(group), SUBMIT_CHUNK):
+                chunk = group[start : start + SUBMIT_CHUNK]
+                for p, code in zip(chunk, self._store_chunk(ptag, chunk, now), strict=True):
+                    outcome[code].append(p.id)
         return report
 
-    def _round_trip(
-        self, ptag: str, info: bytes, pk: PartitionKeys, chunks: list[list[PreparedItem]], now: str
-    ) -> list[Any]:
-        """One pipeline: register the partition, then one submit script per chunk."""
-        replies: list[Any] = [None] * len(chunks)
-        todo = list(range(len(chunks)))
+    def _store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
+        """One round trip: register the partition, then run the submit script over a chunk of
+        its items; one code per item (submit.lua)."""
+        pk = self.keys.partition(ptag)
+        info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
+        # One argument for the whole chunk: cheaper to send and to unpack than five per item.
+        records = b"\n".join([p.record for p in chunk])
+        args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
+        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
         for _ in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             # Registered on every round trip, ahead of its items: a registry lost with a
             # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
             pipe.hsetnx(self.keys.partitions, ptag, info)
-            for n in todo:
-                self._submit_chunk(pk, chunks[n], now, pipe)
-            results = pipe.execute(raise_on_error=False)
-            unknown = []  # chunks whose script Redis did not know (it restarted)
-            for n, result in zip(todo, results[1:], strict=True):
-                if isinstance(result, NoScriptError):
-                    unknown.append(n)
-                elif isinstance(result, Exception):
-                    raise result
-                else:
-                    replies[n] = result
-            if isinstance(results[0], Exception):
-                raise results[0]
-            if not unknown:
-                return replies
-            # Only those chunks run again: another client may have loaded the script halfway
-            # through this pipeline, and a chunk stored twice would report its items as
-            # duplicates.
-            self.scripts.load()
-            todo = unknown
+            self.scripts.queue(pipe, "submit", keys, args)
+            registered, codes = pipe.execute(raise_on_error=False)
+            if isinstance(registered, Exception):
+                raise registered
+            if not isinstance(codes, NoScriptError):
+                if isinstance(codes, Exception):
+                    raise codes
+                return cast(list[int], codes)
+            self.scripts.load()  # Redis restarted and forgot it; the chunk did not run
         raise NoScriptError("the submit script is still unknown after loading it")
-
-    def _submit_chunk(
-        self, pk: PartitionKeys, chunk: list[PreparedItem], now: str, pipe: Any
-    ) -> None:
-        # One argument for the whole chunk: cheaper to send and to unpack than five per item.
-        records = b"\n".join([p.record for p in chunk])
-        args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
-        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
-        self.scripts.queue(pipe, "submit", keys, args)
 
     # -- reading ----------------------------------------------------------------------------
 
