@@ -10,7 +10,8 @@ from producers.errors import (
     WaitTimeout,
 )
 from producers.models import Callback, Endpoint, WorkItem
-from producers.producer import ItemStatus, Producer, SubmitReport
+from producers.producer import ItemStatus, Producer
+from producers.sending import SubmitReport
 from producers.settings import Settings
 from producers.signing import verify_signature
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -18,6 +15,7 @@ from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
 from producers.results import read_results
 from producers.scripts import NoScriptError, Scripts
+from producers.sending import SubmitReport, WindowSender
 from producers.settings import Settings
 from producers.status import ItemState
 
@@ -30,31 +28,11 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-# One chunk per round trip, two round trips in flight: Redis gets the next chunk while it runs
-# one, and never waits long for it. (Four chunks per round trip left Redis idle a fifth of the
-# time: submit_many took 1.2-1.4 s for 100,000 items against 1.05-1.2 s now.)
+# One chunk per window, two windows in flight (producers/sending.py): Redis gets the next
+# chunk while it runs one, and never waits long for it. (Four chunks per round trip on sender
+# threads left Redis idle a fifth of the time.)
 WINDOW = SUBMIT_CHUNK
 IN_FLIGHT = 2
-
-
-@dataclass
-class SubmitReport:
-    """What submit_many did with each item: stored, already known, refused, or over the limit."""
-
-    accepted: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    queue_full: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.rejected and not self.queue_full
-
-    def merge(self, other: SubmitReport) -> None:
-        """Add what storing another window did."""
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.queue_full += other.queue_full
 
 
 @dataclass(frozen=True)
@@ -98,7 +76,7 @@ class Producer:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
         prepared = prepare(item, None, self.settings.item_byte_limit())
         ptag = partition_tag(prepared.endpoint, prepared.model)
-        if self._store_chunk(ptag, [prepared], repr(time.time()))[0] == -1:
+        if self.store_chunk(ptag, [prepared], repr(time.time()))[0] == -1:
             raise QueueFull(ptag, self.settings.max_queued, [prepared.id])
         return prepared.id
 
@@ -120,23 +98,15 @@ class Producer:
             if report.rejected:
                 raise InvalidItem(report.rejected)
             windows = iter(held)
-        first = next(windows, None)
-        if first is None:
-            return report
-        second = next(windows, None)
-        if second is None:
-            report.merge(self._store(first))
-            return report
-        # Validate the next window while earlier ones are on their way to Redis (waiting on a
-        # socket releases the GIL); with two in flight Redis never waits for the next one.
-        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="batchrelay-submit") as senders:
-            pending: deque[Future[SubmitReport]] = deque()
-            for window in chain([first, second], windows):
-                if len(pending) == IN_FLIGHT:
-                    report.merge(pending.popleft().result())
-                pending.append(senders.submit(self._store, window))
-            while pending:
-                report.merge(pending.popleft().result())
+        sender = WindowSender(self, IN_FLIGHT)
+        try:
+            for window in windows:
+                if (done := sender.send(window)) is not None:
+                    report.merge(done)
+            for done in sender.drain():
+                report.merge(done)
+        finally:
+            sender.close()
         return report
 
     @staticmethod
@@ -156,35 +126,28 @@ class Producer:
         if window:
             yield window
 
-    def _store(self, prepared: list[PreparedItem]) -> SubmitReport:
-        report = SubmitReport()
-        by_partition: dict[str, list[PreparedItem]] = {}
-        for p in prepared:
-            by_partition.setdefault(partition_tag(p.endpoint, p.model), []).append(p)
-        now = repr(time.time())
-        outcome = {1: report.accepted, 0: report.duplicates, -1: report.queue_full}
-        for ptag, group in by_partition.items():
-            for start in range(0, len(group), SUBMIT_CHUNK):
-                chunk = group[start : start + SUBMIT_CHUNK]
-                for p, code in zip(chunk, self._store_chunk(ptag, chunk, now), strict=True):
-                    outcome[code].append(p.id)
-        return report
-
-    def _store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
-        """One round trip: register the partition, then run the submit script over a chunk of
-        its items; one code per item (submit.lua)."""
+    def submit_commands(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[Any]:
+        """The commands storing a chunk of one partition's items: register the partition
+        (on every round trip, ahead of its items: a registry lost with a Redis that kept no
+        AOF is rebuilt by the next submit, never silently skipped), then run submit.lua."""
         pk = self.keys.partition(ptag)
         info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([p.record for p in chunk])
         args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
         keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
+        return [
+            ("HSETNX", self.keys.partitions, ptag, info),
+            ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args),
+        ]
+
+    def store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
+        """Store a chunk of one partition's items in one round trip; one code per item
+        (submit.lua)."""
         for _ in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
-            # Registered on every round trip, ahead of its items: a registry lost with a
-            # Redis that kept no AOF is rebuilt by the next submit, never silently skipped.
-            pipe.hsetnx(self.keys.partitions, ptag, info)
-            self.scripts.queue(pipe, "submit", keys, args)
+            for command in self.submit_commands(ptag, chunk, now):
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             registered, codes = pipe.execute(raise_on_error=False)
             if isinstance(registered, Exception):
                 raise registered

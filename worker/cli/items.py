@@ -13,7 +13,8 @@ import orjson
 
 from producers.errors import Rejection
 from producers.models import Callback, Endpoint
-from producers.producer import Producer, SubmitReport
+from producers.producer import Producer
+from producers.sending import SubmitReport
 from worker.cli.output import console, open_output
 
 FILE_CHUNK = 5000
