@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import orjson
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
 from producers.keys import Keys, PartitionKeys, partition_tag
@@ -33,6 +34,7 @@ def text(value: Any) -> str:
 # threads left Redis idle a fifth of the time.)
 WINDOW = SUBMIT_CHUNK
 IN_FLIGHT = 2
+UNREGISTERED = [-2]  # submit.lua's reply when Redis lost the partition's registration
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Producer:
         self.keys = Keys(self.settings.namespace)
         self.scripts = Scripts(redis)
         self._tags: list[str] = []  # partition tags seen so far (see locate_many)
+        self._registered: set[str] = set()  # partition tags Redis had marked registered
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -127,36 +130,60 @@ class Producer:
             yield window
 
     def submit_commands(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[Any]:
-        """The commands storing a chunk of one partition's items: register the partition
-        (on every round trip, ahead of its items: a registry lost with a Redis that kept no
-        AOF is rebuilt by the next submit, never silently skipped), then run submit.lua."""
+        """The commands storing a chunk of one partition's items: submit.lua, after the
+        partition's entry in the registry when this producer has not seen it registered (a
+        new partition, or one Redis lost: the script then refuses the chunk, see UNREGISTERED)."""
         pk = self.keys.partition(ptag)
-        info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
+        register = ptag not in self._registered
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([p.record for p in chunk])
         args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
         keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
-        return [
-            ("HSETNX", self.keys.partitions, ptag, info),
-            ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args),
-        ]
+        script = ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args, int(register))
+        if not register:
+            return [script]
+        info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
+        return [("HSETNX", self.keys.partitions, ptag, info), script]
+
+    def submit_codes(self, ptag: str, reply: Any) -> list[int] | None:
+        """submit.lua's code for each item of a chunk from its reply (an error reply as an
+        exception), or None when the chunk did not run and must be sent again."""
+        if isinstance(reply, NoScriptError):  # Redis restarted and forgot the script
+            self.scripts.load()
+            return None
+        if isinstance(reply, Exception):
+            raise reply
+        if reply == UNREGISTERED:
+            self._registered.discard(ptag)
+            return None
+        self._registered.add(ptag)
+        return cast(list[int], reply)
 
     def store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
-        """Store a chunk of one partition's items in one round trip; one code per item
-        (submit.lua)."""
-        for _ in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for command in self.submit_commands(ptag, chunk, now):
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            registered, codes = pipe.execute(raise_on_error=False)
-            if isinstance(registered, Exception):
-                raise registered
-            if not isinstance(codes, NoScriptError):
-                if isinstance(codes, Exception):
-                    raise codes
-                return cast(list[int], codes)
-            self.scripts.load()  # Redis restarted and forgot it; the chunk did not run
-        raise NoScriptError("the submit script is still unknown after loading it")
+        """Store a chunk of one partition's items; one code per item (submit.lua). One round
+        trip, one more when Redis forgot the script or the partition's registration."""
+        for _ in range(3):
+            reply = self._round_trip(self.submit_commands(ptag, chunk, now))
+            codes = self.submit_codes(ptag, reply)
+            if codes is not None:
+                return codes
+        raise NoScriptError("the submit script still did not run after loading it")
+
+    def _round_trip(self, commands: list[Any]) -> Any:
+        """Send the commands at once; the last one's reply, an error reply as an exception."""
+        if len(commands) == 1:
+            try:
+                return self.redis.execute_command(*commands[0])  # type: ignore[no-untyped-call]
+            except ResponseError as error:
+                return error
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies[:-1]:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[-1]
 
     # -- reading ----------------------------------------------------------------------------
 

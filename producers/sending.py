@@ -13,10 +13,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ResponseError
+
 from producers.errors import Rejection
 from producers.keys import partition_tag
 from producers.models import PreparedItem
-from producers.scripts import NoScriptError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from producers.producer import Producer
 
 Chunks = list[tuple[str, list[PreparedItem]]]  # (partition tag, its items) of one window
+Sent = list[tuple[str, list[PreparedItem], int]]  # each chunk of a window, and its commands
 
 
 @dataclass
@@ -67,7 +69,7 @@ class WindowSender:
         self.producer = producer
         self.pool = producer.redis.connection_pool
         self.depth = depth
-        self.in_flight: deque[tuple[Any, Chunks, str]] = deque()
+        self.in_flight: deque[tuple[Any, Sent, str]] = deque()
         self.idle: list[Any] = []
 
     def send(self, window: list[PreparedItem]) -> SubmitReport | None:
@@ -75,17 +77,18 @@ class WindowSender:
         return what it did."""
         done = self._finish() if len(self.in_flight) >= self.depth else None
         now = repr(time.time())
-        chunks = by_partition(window)
-        commands = [
-            c for ptag, items in chunks for c in self.producer.submit_commands(ptag, items, now)
-        ]
+        commands, sent = [], []
+        for ptag, items in by_partition(window):
+            chunk_commands = self.producer.submit_commands(ptag, items, now)
+            commands += chunk_commands
+            sent.append((ptag, items, len(chunk_commands)))
         conn = self.idle.pop() if self.idle else self.pool.get_connection()
         try:
             conn.send_packed_command(conn.pack_commands(commands))
         except BaseException:
             self._drop(conn)
             raise
-        self.in_flight.append((conn, chunks, now))
+        self.in_flight.append((conn, sent, now))
         return done
 
     def drain(self) -> Iterator[SubmitReport]:
@@ -102,14 +105,18 @@ class WindowSender:
         self.idle = []
 
     def _finish(self) -> SubmitReport:
-        conn, chunks, now = self.in_flight.popleft()
+        conn, sent, now = self.in_flight.popleft()
         report = SubmitReport()
         try:
-            for ptag, items in chunks:
-                conn.read_response()  # the partition's registration
+            for ptag, items, count in sent:
+                for _ in range(count - 1):
+                    conn.read_response()  # the partition's registration
                 try:
-                    codes = conn.read_response()
-                except NoScriptError:  # Redis restarted and forgot the script: it did not run
+                    reply = conn.read_response()
+                except ResponseError as error:
+                    reply = error
+                codes = self.producer.submit_codes(ptag, reply)
+                if codes is None:  # it did not run (Redis forgot the script or the partition)
                     codes = self.producer.store_chunk(ptag, items, now)
                 report.add(items, codes)
         except BaseException:

@@ -112,22 +112,29 @@ def test_submit_many_reports_exactly_and_bad_items_block_nothing(
 def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     producer: Producer, redis: Redis
 ) -> None:
-    """The registry is how workers find queues: every submit writes it with its items, so a
-    registry lost with a Redis that kept no AOF is back after one more submit, of either kind."""
+    """The registry is how workers find queues. A producer registers a partition once, and
+    Redis marks it registered; a Redis that kept no AOF comes back without both, and the next
+    submit of either kind, which finds no mark, registers the partition before its items go
+    in. A producer that has not registered it yet registers it even if the mark is there."""
+    info = [{"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}]
     producer.submit(chat("first"))
+    assert list(producer.partitions().values()) == info
     for n, one_by_one in enumerate((True, False)):
-        redis.delete(producer.keys.partitions)
+        redis.flushdb()  # Redis lost everything: the registry, the mark, the items
         if one_by_one:
             producer.submit(chat(f"again-{n}"))
         else:
             producer.submit_many([chat(f"again-{n}")])
-        assert list(producer.partitions().values()) == [
-            {"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}
-        ]
-    redis.script_flush()  # and when Redis forgot the script too
-    redis.delete(producer.keys.partitions)
+        assert list(producer.partitions().values()) == info
+        assert producer.status(f"again-{n}").state == "queued"
+    redis.flushdb()
+    redis.script_flush()  # and Redis forgot the script too
     producer.submit(chat("third"))
-    assert len(producer.partitions()) == 1
+    assert list(producer.partitions().values()) == info
+    redis.delete(producer.keys.partitions)  # deleted by hand; the mark stays
+    another = Producer(redis, producer.settings)
+    another.submit(chat("fourth"))
+    assert list(producer.partitions().values()) == info
 
 
 def test_submit_many_strict_stores_nothing_on_any_error(producer: Producer, redis: Redis) -> None:

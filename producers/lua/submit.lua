@@ -1,11 +1,22 @@
 -- Store a chunk of validated items of one partition; an existing id is stored once.
 -- KEYS: queue, queue state, delayed, counts
--- ARGV: now, max_queued, item_prefix, segment prefix, records: one record per item, separated by '\n', each
---       id, callback JSON, metadata JSON, embedding inputs and request line, separated by
---       '\31' (models.PreparedItem); neither separator can occur inside a field.
--- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full.
+-- ARGV: now, max_queued, item_prefix, segment prefix, records: one record per item, separated
+--       by '\n', each id, callback JSON, metadata JSON, embedding inputs and request line,
+--       separated by '\31' (models.PreparedItem); neither separator can occur inside a field;
+--       '1' if the caller registered the partition just before this call (its HSETNX to the
+--       registry, which is in no partition's slot, in the same pipeline), else '0'.
+-- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full; or the single code -2,
+-- nothing stored, when the partition is not marked registered and the caller did not register
+-- it (Redis lost it: the caller registers it and calls again). The mark is written after the
+-- registry, so a persisted mark means a persisted registry, and no item is ever stored in a
+-- partition the workers cannot find.
 local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
-local depth = tonumber(redis.call('HGET', KEYS[2], 'len') or 0) + redis.call('ZCARD', KEYS[3])
+local state = redis.call('HMGET', KEYS[2], 'len', 'registered')
+if not state[2] then
+  if ARGV[6] ~= '1' then return {-2} end
+  redis.call('HSET', KEYS[2], 'registered', '1')
+end
+local depth = tonumber(state[1] or 0) + redis.call('ZCARD', KEYS[3])
 local queue = appender(KEYS[1], KEYS[2], ARGV[4], now)
 local find, sub = string.find, string.sub
 local codes, stored, seen = {}, 0, {}
