@@ -48,7 +48,7 @@ class PartitionKeys:
     @property
     def queue_state(self) -> str:
         """HASH of the queue: len (items in it), tail (the segment being filled), next (the
-        last segment number given out)."""
+        last segment number given out), registered (the partition is in the registry)."""
         return f"{self.prefix}:qstate"
 
     @property

@@ -11,16 +11,22 @@ import orjson
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
+from producers.errors import (
+    BatchrelayError,
+    InvalidItem,
+    ItemNotFound,
+    QueueFull,
+    Rejection,
+    WaitTimeout,
+)
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
 from producers.results import read_results
 from producers.scripts import NoScriptError, Scripts
-from producers.sending import SubmitReport, WindowSender
+from producers.sending import SUBMIT_CHUNK, SubmitReport, WindowSender
 from producers.settings import Settings
 from producers.status import ItemState
 
-SUBMIT_CHUNK = 1000
 STATE_ORDER = {state.value: n for n, state in enumerate(ItemState)}
 WAIT_SLICE = 60.0  # a waiter re-announces itself this often, so its flag never lapses
 
@@ -35,6 +41,7 @@ def text(value: Any) -> str:
 WINDOW = SUBMIT_CHUNK
 IN_FLIGHT = 2
 UNREGISTERED = [-2]  # submit.lua's reply when Redis lost the partition's registration
+REGISTRY_REFRESH = 60.0  # a producer writes each partition's registry entry again this often
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class Producer:
         self.keys = Keys(self.settings.namespace)
         self.scripts = Scripts(redis)
         self._tags: list[str] = []  # partition tags seen so far (see locate_many)
-        self._registered: set[str] = set()  # partition tags Redis had marked registered
+        self._registered: dict[str, float] = {}  # partition tag -> when registered (monotonic)
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -129,23 +136,33 @@ class Producer:
         if window:
             yield window
 
-    def submit_commands(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[Any]:
-        """The commands storing a chunk of one partition's items: submit.lua, after the
-        partition's entry in the registry when this producer has not seen it registered (a
-        new partition, or one Redis lost: the script then refuses the chunk, see UNREGISTERED)."""
+    def needs_registration(self, ptag: str) -> bool:
+        """Whether to write the partition's registry entry before storing into it: on this
+        producer's first chunk for it, and again every REGISTRY_REFRESH seconds, so a registry
+        entry lost while Redis kept the partition's mark comes back."""
+        registered = self._registered.get(ptag)
+        return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
+
+    def register(self, chunk: list[PreparedItem]) -> None:
+        """Write the registry entry of the chunk's partition: a round trip of its own, so the
+        script that marks the partition registered runs only after it succeeded."""
+        first = chunk[0]
+        info = orjson.dumps({"endpoint": first.endpoint, "model": first.model})
+        self.redis.hsetnx(self.keys.partitions, partition_tag(first.endpoint, first.model), info)
+
+    def submit_command(
+        self, ptag: str, chunk: list[PreparedItem], now: str, registered: bool
+    ) -> tuple[Any, ...]:
+        """submit.lua over a chunk of one partition's items; ``registered``: the caller has
+        just written the partition's registry entry (see register())."""
         pk = self.keys.partition(ptag)
-        register = ptag not in self._registered
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([p.record for p in chunk])
         args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
         keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
-        script = ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args, int(register))
-        if not register:
-            return [script]
-        info = orjson.dumps({"endpoint": chunk[0].endpoint, "model": chunk[0].model})
-        return [("HSETNX", self.keys.partitions, ptag, info), script]
+        return ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args, int(registered))
 
-    def submit_codes(self, ptag: str, reply: Any) -> list[int] | None:
+    def submit_codes(self, ptag: str, reply: Any, registered: bool) -> list[int] | None:
         """submit.lua's code for each item of a chunk from its reply (an error reply as an
         exception), or None when the chunk did not run and must be sent again."""
         if isinstance(reply, NoScriptError):  # Redis restarted and forgot the script
@@ -153,37 +170,31 @@ class Producer:
             return None
         if isinstance(reply, Exception):
             raise reply
-        if reply == UNREGISTERED:
-            self._registered.discard(ptag)
+        if reply == UNREGISTERED:  # Redis lost the partition's mark (and its registry entry)
+            self._registered.pop(ptag, None)
             return None
-        self._registered.add(ptag)
+        if registered:
+            self._registered[ptag] = time.monotonic()
         return cast(list[int], reply)
 
     def store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
         """Store a chunk of one partition's items; one code per item (submit.lua). One round
-        trip, one more when Redis forgot the script or the partition's registration."""
-        for _ in range(3):
-            reply = self._round_trip(self.submit_commands(ptag, chunk, now))
-            codes = self.submit_codes(ptag, reply)
+        trip; more to register the partition, and when Redis forgot the script or the
+        partition's registration."""
+        register = self.needs_registration(ptag)
+        for _ in range(4):
+            if register:
+                self.register(chunk)
+            try:
+                command = self.submit_command(ptag, chunk, now, register)
+                reply = self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            except ResponseError as error:
+                reply = error
+            codes = self.submit_codes(ptag, reply, register)
             if codes is not None:
                 return codes
-        raise NoScriptError("the submit script still did not run after loading it")
-
-    def _round_trip(self, commands: list[Any]) -> Any:
-        """Send the commands at once; the last one's reply, an error reply as an exception."""
-        if len(commands) == 1:
-            try:
-                return self.redis.execute_command(*commands[0])  # type: ignore[no-untyped-call]
-            except ResponseError as error:
-                return error
-        pipe = self.redis.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        replies = pipe.execute(raise_on_error=False)
-        for reply in replies[:-1]:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies[-1]
+            register = register or reply == UNREGISTERED
+        raise BatchrelayError(f"the submit script did not run for partition {ptag} in 4 tries")
 
     # -- reading ----------------------------------------------------------------------------
 

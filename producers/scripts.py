@@ -60,15 +60,6 @@ class Scripts:
     def sha(self, name: str) -> str:
         return str(self._scripts[name].sha)
 
-    def queue(self, pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
-        """Add an EVALSHA of ``name`` to a pipeline.
-
-        Unlike redis-py's own script support this costs no SCRIPT EXISTS round trip per
-        execute; a caller whose execute raises NoScriptError (Redis restarted) calls
-        ``load()`` and runs the pipeline again, which the idempotent scripts allow.
-        """
-        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-
     def load(self) -> None:
         """Load every script into the server (after a restart flushed its script cache)."""
         for name in SCRIPT_NAMES:

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from producers.errors import Rejection
 from producers.keys import partition_tag
@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
     from producers.producer import Producer
 
+SUBMIT_CHUNK = 1000  # items per submit.lua call
 Chunks = list[tuple[str, list[PreparedItem]]]  # (partition tag, its items) of one window
-Sent = list[tuple[str, list[PreparedItem], int]]  # each chunk of a window, and its commands
+Sent = list[tuple[str, list[PreparedItem], bool]]  # each chunk sent, and whether registered
 
 
 @dataclass
@@ -55,11 +56,15 @@ class SubmitReport:
 
 
 def by_partition(window: list[PreparedItem]) -> Chunks:
-    """A window's items, grouped by partition (a window is at most one chunk long)."""
+    """A window's items in chunks, each of one partition and at most SUBMIT_CHUNK long."""
     groups: dict[str, list[PreparedItem]] = {}
     for item in window:
         groups.setdefault(partition_tag(item.endpoint, item.model), []).append(item)
-    return list(groups.items())
+    return [
+        (ptag, items[start : start + SUBMIT_CHUNK])
+        for ptag, items in groups.items()
+        for start in range(0, len(items), SUBMIT_CHUNK)
+    ]
 
 
 class WindowSender:
@@ -69,7 +74,7 @@ class WindowSender:
         self.producer = producer
         self.pool = producer.redis.connection_pool
         self.depth = depth
-        self.in_flight: deque[tuple[Any, Sent, str]] = deque()
+        self.in_flight: deque[tuple[Any | None, Sent, str]] = deque()
         self.idle: list[Any] = []
 
     def send(self, window: list[PreparedItem]) -> SubmitReport | None:
@@ -79,12 +84,17 @@ class WindowSender:
         now = repr(time.time())
         commands, sent = [], []
         for ptag, items in by_partition(window):
-            chunk_commands = self.producer.submit_commands(ptag, items, now)
-            commands += chunk_commands
-            sent.append((ptag, items, len(chunk_commands)))
+            register = self.producer.needs_registration(ptag)
+            if register:  # first, in a round trip of its own (rare)
+                self.producer.register(items)
+            commands.append(self.producer.submit_command(ptag, items, now, register))
+            sent.append((ptag, items, register))
         conn = self.idle.pop() if self.idle else self.pool.get_connection()
         try:
             conn.send_packed_command(conn.pack_commands(commands))
+        except (ConnectionError, TimeoutError):
+            self._drop(conn)  # stored when it is finished, through the client's retries
+            conn = None
         except BaseException:
             self._drop(conn)
             raise
@@ -99,7 +109,9 @@ class WindowSender:
     def close(self) -> None:
         """Give the connections back; drop those with replies still coming (after an error)."""
         while self.in_flight:
-            self._drop(self.in_flight.popleft()[0])
+            conn = self.in_flight.popleft()[0]
+            if conn is not None:
+                self._drop(conn)
         for conn in self.idle:
             self.pool.release(conn)
         self.idle = []
@@ -107,22 +119,31 @@ class WindowSender:
     def _finish(self) -> SubmitReport:
         conn, sent, now = self.in_flight.popleft()
         report = SubmitReport()
+        rest = deque(sent)
         try:
-            for ptag, items, count in sent:
-                for _ in range(count - 1):
-                    conn.read_response()  # the partition's registration
+            while conn is not None and rest:
+                ptag, items, registered = rest[0]
                 try:
                     reply = conn.read_response()
                 except ResponseError as error:
                     reply = error
-                codes = self.producer.submit_codes(ptag, reply)
+                codes = self.producer.submit_codes(ptag, reply, registered)
                 if codes is None:  # it did not run (Redis forgot the script or the partition)
                     codes = self.producer.store_chunk(ptag, items, now)
                 report.add(items, codes)
+                rest.popleft()
+        except (ConnectionError, TimeoutError):
+            # The rest go again, through the client and its retries; what the lost attempt
+            # stored is then reported as known, as a retried pipeline would.
+            self._drop(conn)
+            conn = None
         except BaseException:
             self._drop(conn)
             raise
-        self.idle.append(conn)
+        for ptag, items, _ in rest:
+            report.add(items, self.producer.store_chunk(ptag, items, now))
+        if conn is not None:
+            self.idle.append(conn)
         return report
 
     def _drop(self, conn: Any) -> None:

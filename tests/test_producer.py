@@ -8,10 +8,13 @@ from typing import Any
 import orjson
 import pytest
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from producers import Callback, InvalidItem, Producer, QueueFull, WorkItem
 from producers.keys import Keys, partition_tag
+from producers.models import prepare
 from producers.settings import Settings
+from tests.support.dispatch import PTAG
 from tests.support.inspect import queued_ids
 
 
@@ -110,21 +113,22 @@ def test_submit_many_reports_exactly_and_bad_items_block_nothing(
 
 
 def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
-    producer: Producer, redis: Redis
+    producer: Producer, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The registry is how workers find queues. A producer registers a partition once, and
-    Redis marks it registered; a Redis that kept no AOF comes back without both, and the next
+    """The registry is how workers find queues. A producer registers a partition, and Redis
+    marks it registered; a Redis that kept no AOF comes back without both, and the next
     submit of either kind, which finds no mark, registers the partition before its items go
-    in. A producer that has not registered it yet registers it even if the mark is there."""
+    in. An entry deleted by hand, the mark left, comes back with the next registration, which
+    a producer makes every REGISTRY_REFRESH seconds."""
     info = [{"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}]
     producer.submit(chat("first"))
     assert list(producer.partitions().values()) == info
     for n, one_by_one in enumerate((True, False)):
         redis.flushdb()  # Redis lost everything: the registry, the mark, the items
         if one_by_one:
-            producer.submit(chat(f"again-{n}"))
+            assert producer.submit(chat(f"again-{n}")) == f"again-{n}"
         else:
-            producer.submit_many([chat(f"again-{n}")])
+            assert producer.submit_many([chat(f"again-{n}")]).accepted == [f"again-{n}"]
         assert list(producer.partitions().values()) == info
         assert producer.status(f"again-{n}").state == "queued"
     redis.flushdb()
@@ -132,9 +136,44 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     producer.submit(chat("third"))
     assert list(producer.partitions().values()) == info
     redis.delete(producer.keys.partitions)  # deleted by hand; the mark stays
-    another = Producer(redis, producer.settings)
-    another.submit(chat("fourth"))
+    producer.submit(chat("fourth"))
+    assert producer.partitions() == {}  # registered a moment ago: not yet again
+    monkeypatch.setattr("producers.producer.REGISTRY_REFRESH", 0.0)
+    producer.submit(chat("fifth"))
     assert list(producer.partitions().values()) == info
+
+
+def test_the_submit_script_stores_nothing_in_a_partition_not_registered(
+    producer: Producer, redis: Redis
+) -> None:
+    """A caller that did not just register the partition, where Redis has no mark, gets -2
+    and nothing is stored; a registry write that fails stores nothing either."""
+    item = prepare(chat("a"), None, 10**6)
+    ptag = partition_tag(item.endpoint, item.model)
+    command = producer.submit_command(ptag, [item], "1.0", registered=False)
+    assert redis.execute_command(*command) == [-2]  # type: ignore[no-untyped-call]
+    assert keyspace(redis) == set()
+    redis.set(producer.keys.partitions, "not a hash")  # the registry write fails
+    with pytest.raises(ResponseError):
+        producer.submit(chat("a"))
+    assert keyspace(redis) == {producer.keys.partitions.encode()}
+
+
+def test_submit_many_survives_its_connections_dropped(producer: Producer, redis: Redis) -> None:
+    """Redis drops the sender's connections with windows in flight: the rest of each window
+    goes again through the client, and every item is stored once and reported."""
+
+    def items() -> Iterator[dict[str, Any]]:
+        for n in range(5_000):
+            if n in (1_500, 3_500):  # two windows are in flight by then
+                redis.client_kill_filter(_type="normal", skipme=True)
+            yield chat(f"k{n}")
+
+    report = producer.submit_many(items())
+    ids = {f"k{n}" for n in range(5_000)}
+    assert set(report.accepted) | set(report.duplicates) == ids
+    assert len(report.accepted) + len(report.duplicates) == 5_000
+    assert set(queued_ids(redis, producer.keys.partition(PTAG))) == {i.encode() for i in ids}
 
 
 def test_submit_many_strict_stores_nothing_on_any_error(producer: Producer, redis: Redis) -> None:

@@ -3,13 +3,13 @@
 -- ARGV: now, max_queued, item_prefix, segment prefix, records: one record per item, separated
 --       by '\n', each id, callback JSON, metadata JSON, embedding inputs and request line,
 --       separated by '\31' (models.PreparedItem); neither separator can occur inside a field;
---       '1' if the caller registered the partition just before this call (its HSETNX to the
---       registry, which is in no partition's slot, in the same pipeline), else '0'.
+--       '1' if the caller has just written the partition's registry entry and Redis replied
+--       OK (a round trip of its own: the registry is in no partition's slot), else '0'.
 -- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full; or the single code -2,
--- nothing stored, when the partition is not marked registered and the caller did not register
--- it (Redis lost it: the caller registers it and calls again). The mark is written after the
--- registry, so a persisted mark means a persisted registry, and no item is ever stored in a
--- partition the workers cannot find.
+-- nothing stored, when the partition is not marked registered and the caller did not just
+-- register it (Redis lost it: the caller registers it and calls again). The mark is written
+-- after the registry entry, so with AOF (which keeps the order of writes) a persisted mark
+-- means a persisted entry, and items go only into partitions the workers can find.
 local now, max_queued, prefix, records = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 local state = redis.call('HMGET', KEYS[2], 'len', 'registered')
 if not state[2] then
