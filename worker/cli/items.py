@@ -63,9 +63,7 @@ def submit_file(producer: Producer, handle: IO[bytes], callback: Callback | None
 
     def flush() -> None:
         report = producer.submit_many(chunk)
-        total.accepted += report.accepted
-        total.duplicates += report.duplicates
-        total.queue_full += report.queue_full
+        total.merge(report)  # all but the rejections, renumbered by input line here
         for r in report.rejected:
             line = numbers[r.index] if r.index is not None else None
             total.rejected.append(Rejection(line, r.item_id, r.field, r.message))
