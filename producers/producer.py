@@ -143,12 +143,11 @@ class Producer:
         registered = self._registered.get(ptag)
         return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
 
-    def register(self, chunk: list[PreparedItem]) -> None:
-        """Write the registry entry of the chunk's partition: a round trip of its own, so the
-        script that marks the partition registered runs only after it succeeded."""
-        first = chunk[0]
-        info = orjson.dumps({"endpoint": first.endpoint, "model": first.model})
-        self.redis.hsetnx(self.keys.partitions, partition_tag(first.endpoint, first.model), info)
+    def register(self, ptag: str, item: PreparedItem) -> None:
+        """Write the registry entry of ``item``'s partition, ``ptag``: a round trip of its own,
+        so the script that marks the partition registered runs only after it succeeded."""
+        info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
+        self.redis.hsetnx(self.keys.partitions, ptag, info)
 
     def submit_command(
         self, ptag: str, chunk: list[PreparedItem], now: str, registered: bool
@@ -184,7 +183,7 @@ class Producer:
         register = self.needs_registration(ptag)
         for _ in range(4):
             if register:
-                self.register(chunk)
+                self.register(ptag, chunk[0])
             try:
                 command = self.submit_command(ptag, chunk, now, register)
                 reply = self.redis.execute_command(*command)  # type: ignore[no-untyped-call]

@@ -86,7 +86,7 @@ class WindowSender:
         for ptag, items in by_partition(window):
             register = self.producer.needs_registration(ptag)
             if register:  # first, in a round trip of its own (rare)
-                self.producer.register(items)
+                self.producer.register(ptag, items[0])
             commands.append(self.producer.submit_command(ptag, items, now, register))
             sent.append((ptag, items, register))
         conn = self.idle.pop() if self.idle else self.pool.get_connection()

@@ -163,13 +163,16 @@ def test_submit_many_survives_its_connections_dropped(producer: Producer, redis:
     """Redis drops the sender's connections with windows in flight: the rest of each window
     goes again through the client, and every item is stored once and reported."""
 
+    killed = []
+
     def items() -> Iterator[dict[str, Any]]:
         for n in range(5_000):
             if n in (1_500, 3_500):  # two windows are in flight by then
-                redis.client_kill_filter(_type="normal", skipme=True)
+                killed.append(redis.client_kill_filter(_type="normal", skipme=True))
             yield chat(f"k{n}")
 
     report = producer.submit_many(items())
+    assert len(killed) == 2 and all(killed), killed  # the sender's connections did drop
     ids = {f"k{n}" for n in range(5_000)}
     assert set(report.accepted) | set(report.duplicates) == ids
     assert len(report.accepted) + len(report.duplicates) == 5_000
