@@ -6,7 +6,9 @@ from producers.errors import (
     InvalidSignature,
     ItemNotFound,
     QueueFull,
+    RedisUnavailable,
     Rejection,
+    ReplicasUnavailable,
     WaitTimeout,
 )
 from producers.models import Callback, Endpoint, WorkItem
@@ -25,7 +27,9 @@ __all__ = [
     "ItemStatus",
     "Producer",
     "QueueFull",
+    "RedisUnavailable",
     "Rejection",
+    "ReplicasUnavailable",
     "Settings",
     "SubmitReport",
     "WaitTimeout",

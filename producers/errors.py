@@ -52,6 +52,29 @@ class QueueFull(BatchrelayError):
         )
 
 
+class RedisUnavailable(BatchrelayError, ConnectionError):
+    """Redis did not answer within the time allowed; the URL in the message is masked."""
+
+    def __init__(self, url: str, seconds: float, error: BaseException) -> None:
+        self.url = url
+        super().__init__(
+            f"Redis at {url} unreachable for {seconds:.0f}s: {type(error).__name__}: {error}"
+        )
+
+
+class ReplicasUnavailable(BatchrelayError):
+    """A write reached fewer replicas than BATCHRELAY_REDIS_MIN_REPLICAS in time; it may be
+    undone by a failover, so it was not acknowledged."""
+
+    def __init__(self, wanted: int, reached: int, wait_ms: int) -> None:
+        self.wanted = wanted
+        self.reached = reached
+        super().__init__(
+            f"a write reached {reached} of the {wanted} replica(s) required "
+            f"(BATCHRELAY_REDIS_MIN_REPLICAS) within {wait_ms} ms (BATCHRELAY_REDIS_WAIT_MS)"
+        )
+
+
 class ItemNotFound(BatchrelayError, KeyError):
     """No item with this id is known."""
 

@@ -186,6 +186,12 @@ class Keys:
         return self.namespace("polls")
 
     @property
+    def fence(self) -> str:
+        """STRING incremented before a WAIT, so the WAIT covers every earlier write of every
+        client (producers/replication.py)."""
+        return self.namespace("fence")
+
+    @property
     def events(self) -> str:
         """STREAM of notable events (stuck batches, dead letters) for ops, capped."""
         return self.namespace("events")

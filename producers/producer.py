@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import orjson
 from redis import Redis
-from redis.exceptions import ResponseError
 
-from producers.errors import (
-    BatchrelayError,
-    InvalidItem,
-    ItemNotFound,
-    QueueFull,
-    Rejection,
-    WaitTimeout,
-)
+from producers.connection import connect
+from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
+from producers.outage import REDIS_DOWN
 from producers.results import read_results
-from producers.scripts import NoScriptError, Scripts
-from producers.sending import SUBMIT_CHUNK, SubmitReport, WindowSender
+from producers.sending import SubmitReport, WindowSender
 from producers.settings import Settings
 from producers.status import ItemState
+from producers.storing import QUEUE_FULL, SUBMIT_CHUNK, ItemWriter
 
+T = TypeVar("T")
+P = ParamSpec("P")
 STATE_ORDER = {state.value: n for n, state in enumerate(ItemState)}
-WAIT_SLICE = 60.0  # a waiter re-announces itself this often, so its flag never lapses
+# A waiter re-announces itself this often, so its flag never lapses; each BLPOP blocks this
+# long at most, under the client's read timeout (producers/connection.py).
+WAIT_SLICE = 20.0
 
 
 def text(value: Any) -> str:
@@ -40,8 +39,17 @@ def text(value: Any) -> str:
 # threads left Redis idle a fifth of the time.)
 WINDOW = SUBMIT_CHUNK
 IN_FLIGHT = 2
-UNREGISTERED = [-2]  # submit.lua's reply when Redis lost the partition's registration
-REGISTRY_REFRESH = 60.0  # a producer writes each partition's registry entry again this often
+
+
+def _riding_out_outages(
+    method: Callable[Concatenate[Producer, P], T],
+) -> Callable[Concatenate[Producer, P], T]:
+    """Retry the whole call while Redis does not answer (see Producer)."""
+
+    def retrying(self: Producer, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._writer.outage().call(lambda: method(self, *args, **kwargs))
+
+    return wraps(method)(retrying)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -61,21 +69,26 @@ class ItemStatus:
 
 
 class Producer:
-    """Submits work items and reads their results; one per process is plenty (thread-safe)."""
+    """Submits work items and reads their results; one per process is plenty (thread-safe).
+
+    While Redis does not answer, every call retries with backoff for up to
+    BATCHRELAY_PRODUCER_RETRY_SECONDS, then raises RedisUnavailable. A retried submit stores
+    each id once, whatever reached Redis before the connection broke.
+    """
 
     def __init__(self, redis: Redis, settings: Settings | None = None) -> None:
         self.redis = redis
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace)
-        self.scripts = Scripts(redis)
+        self._writer = ItemWriter(redis, self.settings)
         self._tags: list[str] = []  # partition tags seen so far (see locate_many)
-        self._registered: dict[str, float] = {}  # partition tag -> when registered (monotonic)
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
-        """A producer for the Redis at ``url`` (default: BATCHRELAY_REDIS_URL)."""
+        """A producer for the Redis at ``url`` (default: BATCHRELAY_REDIS_URL), which may be a
+        ``redis+sentinel://`` URL."""
         config = Settings(**settings) if url is None else Settings.from_dsn(url, **settings)
-        return cls(Redis.from_url(config.redis_url), config)
+        return cls(connect(config), config)
 
     def close(self) -> None:
         self.redis.close()
@@ -85,9 +98,11 @@ class Producer:
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
         prepared = prepare(item, None, self.settings.item_byte_limit())
-        ptag = partition_tag(prepared.endpoint, prepared.model)
-        if self.store_chunk(ptag, [prepared], repr(time.time()))[0] == -1:
-            raise QueueFull(ptag, self.settings.max_queued, [prepared.id])
+        tag = partition_tag(prepared.endpoint, prepared.model)
+        now = repr(time.time())
+        code = self._writer.write(tag, [prepared], now)[0]
+        if code == QUEUE_FULL:
+            raise QueueFull(tag, self.settings.max_queued, [prepared.id])
         return prepared.id
 
     def submit_many(
@@ -108,7 +123,7 @@ class Producer:
             if report.rejected:
                 raise InvalidItem(report.rejected)
             windows = iter(held)
-        sender = WindowSender(self, IN_FLIGHT)
+        sender = WindowSender(self._writer, IN_FLIGHT)
         try:
             for window in windows:
                 if (done := sender.send(window)) is not None:
@@ -136,72 +151,15 @@ class Producer:
         if window:
             yield window
 
-    def needs_registration(self, ptag: str) -> bool:
-        """Whether to write the partition's registry entry before storing into it: on this
-        producer's first chunk for it, and again every REGISTRY_REFRESH seconds, so a registry
-        entry lost while Redis kept the partition's mark comes back."""
-        registered = self._registered.get(ptag)
-        return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
-
-    def register(self, ptag: str, item: PreparedItem) -> None:
-        """Write the registry entry of ``item``'s partition, ``ptag``: a round trip of its own,
-        so the script that marks the partition registered runs only after it succeeded."""
-        info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
-        self.redis.hsetnx(self.keys.partitions, ptag, info)
-
-    def submit_command(
-        self, ptag: str, chunk: list[PreparedItem], now: str, registered: bool
-    ) -> tuple[Any, ...]:
-        """submit.lua over a chunk of one partition's items; ``registered``: the caller has
-        just written the partition's registry entry (see register())."""
-        pk = self.keys.partition(ptag)
-        # One argument for the whole chunk: cheaper to send and to unpack than five per item.
-        records = b"\n".join([p.record for p in chunk])
-        args = [now, self.settings.max_queued, pk.item_prefix, pk.segment_prefix, records]
-        keys = [pk.queue, pk.queue_state, pk.delayed, pk.counts]
-        return ("EVALSHA", self.scripts.sha("submit"), len(keys), *keys, *args, int(registered))
-
-    def submit_codes(self, ptag: str, reply: Any, registered: bool) -> list[int] | None:
-        """submit.lua's code for each item of a chunk from its reply (an error reply as an
-        exception), or None when the chunk did not run and must be sent again."""
-        if isinstance(reply, NoScriptError):  # Redis restarted and forgot the script
-            self.scripts.load()
-            return None
-        if isinstance(reply, Exception):
-            raise reply
-        if reply == UNREGISTERED:  # Redis lost the partition's mark (and its registry entry)
-            self._registered.pop(ptag, None)
-            return None
-        if registered:
-            self._registered[ptag] = time.monotonic()
-        return cast(list[int], reply)
-
-    def store_chunk(self, ptag: str, chunk: list[PreparedItem], now: str) -> list[int]:
-        """Store a chunk of one partition's items; one code per item (submit.lua). One round
-        trip; more to register the partition, and when Redis forgot the script or the
-        partition's registration."""
-        register = self.needs_registration(ptag)
-        for _ in range(4):
-            if register:
-                self.register(ptag, chunk[0])
-            try:
-                command = self.submit_command(ptag, chunk, now, register)
-                reply = self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
-            except ResponseError as error:
-                reply = error
-            codes = self.submit_codes(ptag, reply, register)
-            if codes is not None:
-                return codes
-            register = register or reply == UNREGISTERED
-        raise BatchrelayError(f"the submit script did not run for partition {ptag} in 4 tries")
-
     # -- reading ----------------------------------------------------------------------------
 
+    @_riding_out_outages
     def partitions(self) -> dict[str, dict[str, str]]:
         """Every known partition: tag -> {endpoint, model}."""
         raw = self.redis.hgetall(self.keys.partitions)
         return {text(k): orjson.loads(v) for k, v in raw.items()}
 
+    @_riding_out_outages
     def locate(self, item_id: str) -> PartitionKeys:
         """The keys of the partition holding ``item_id``; raise ItemNotFound."""
         found = self.locate_many([item_id])
@@ -209,6 +167,7 @@ class Producer:
             raise ItemNotFound(item_id)
         return found[item_id]
 
+    @_riding_out_outages
     def status(self, item_id: str) -> ItemStatus:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
         pk = self.locate(item_id)
@@ -242,32 +201,50 @@ class Producer:
             partition=pk.prefix,
         )
 
+    @_riding_out_outages
     def result(self, item_id: str) -> dict[str, Any] | None:
         """The item's final result (succeeded or dead), or None while it has none."""
         raw = read_results(self.redis, {item_id: self.locate(item_id)})[item_id].raw
         return None if raw is None else dict(orjson.loads(raw))
 
     def wait(self, item_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the item has a final result and return it; raise WaitTimeout."""
-        pk = self.locate(item_id)
+        """Block until the item has a final result and return it; raise WaitTimeout. A Redis
+        restart or failover meanwhile is ridden out (RedisUnavailable only past
+        BATCHRELAY_PRODUCER_RETRY_SECONDS without Redis)."""
+        keys = self.locate(item_id)
         deadline = None if timeout is None else time.monotonic() + timeout
+        outage = self._writer.outage()
         while True:
-            # Announce the waiter before looking for the result: a result stored after the
-            # look then always finds the flag and pushes the wake-up.
-            self.redis.set(pk.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
-            raw = read_results(self.redis, {item_id: pk})[item_id].raw
-            if raw is not None:
-                return dict(orjson.loads(raw))
             block = WAIT_SLICE
             if deadline is not None:
                 block = min(block, deadline - time.monotonic())
                 if block <= 0:
                     raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
-            if self.redis.blpop([pk.notify(item_id)], timeout=block) is not None:
-                # Put the token back so every other waiter on this item wakes up too.
-                self.redis.rpush(pk.notify(item_id), b"1")
-                self.redis.expire(pk.notify(item_id), 300)
+            try:
+                raw = self._wait_once(item_id, keys, block)
+            except REDIS_DOWN as error:
+                time.sleep(min(outage.failed(error), max(block, 0.0)))
+                continue
+            outage.ended()
+            if raw is not None:
+                return dict(orjson.loads(raw))
 
+    def _wait_once(self, item_id: str, keys: PartitionKeys, block: float) -> bytes | None:
+        """The item's result, else block up to ``block`` seconds for the wake-up; None if
+        there is no result yet."""
+        # Announce the waiter before looking for the result: a result stored after the look
+        # then always finds the flag and pushes the wake-up.
+        self.redis.set(keys.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
+        raw = read_results(self.redis, {item_id: keys})[item_id].raw
+        if raw is not None:
+            return raw
+        if self.redis.blpop([keys.notify(item_id)], timeout=block) is not None:
+            # Put the token back so every other waiter on this item wakes up too.
+            self.redis.rpush(keys.notify(item_id), b"1")
+            self.redis.expire(keys.notify(item_id), 300)
+        return None
+
+    @_riding_out_outages
     def locate_many(self, item_ids: Iterable[str]) -> dict[str, PartitionKeys]:
         """The partition of each known id (unknown ids are left out), in one round trip."""
         ids = list(item_ids)
@@ -293,6 +270,7 @@ class Producer:
                     out[item_id] = self.keys.partition(ptag)
         return out
 
+    @_riding_out_outages
     def states(self, item_ids: Iterable[str]) -> dict[str, str]:
         """The current state of each known id, pipelined."""
         located = self.locate_many(item_ids)
@@ -311,6 +289,7 @@ class Producer:
         out.update({i: "packed" for i, key in queued.items() if key in claimed})
         return out
 
+    @_riding_out_outages
     def request_line(self, item_id: str) -> bytes | None:
         """The item's request line as it goes into a batch file; raise ItemNotFound."""
         pk = self.locate(item_id)
@@ -324,5 +303,7 @@ class Producer:
 
     def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(id, result or None) for each known id, pipelined."""
-        for item_id, stored in read_results(self.redis, self.locate_many(item_ids)).items():
+        located = self.locate_many(item_ids)
+        stored_results = self._writer.outage().call(lambda: read_results(self.redis, located))
+        for item_id, stored in stored_results.items():
             yield item_id, None if stored.raw is None else dict(orjson.loads(stored.raw))

@@ -3,30 +3,26 @@
 Redis runs one window while the next waits in its socket buffer and the one after is validated
 here. No threads: with sender threads the producer spent its time handing the GIL back and
 forth, and Redis sat idle a fifth of the time. Each window in flight has a connection of its
-own, whose replies are read in order.
+own, whose replies are read in order. A window whose connection fails is stored again through
+the client (ItemWriter.write), which reports what the lost attempt stored as known.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from producers.errors import Rejection
 from producers.keys import partition_tag
 from producers.models import PreparedItem
+from producers.storing import DUPLICATE, QUEUE_FULL, STORED, SUBMIT_CHUNK, ItemWriter
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from producers.producer import Producer
-
-SUBMIT_CHUNK = 1000  # items per submit.lua call
-Chunks = list[tuple[str, list[PreparedItem]]]  # (partition tag, its items) of one window
-Sent = list[tuple[str, list[PreparedItem], bool]]  # each chunk sent, and whether registered
+Sent = list[tuple[str, list[PreparedItem], bool]]  # each chunk sent: tag, items, registered
 
 
 @dataclass
@@ -49,20 +45,20 @@ class SubmitReport:
         self.queue_full += other.queue_full
 
     def add(self, items: list[PreparedItem], codes: list[int]) -> None:
-        """Record submit.lua's code for each item: 1 stored, 0 known, -1 queue full."""
-        outcome = {1: self.accepted, 0: self.duplicates, -1: self.queue_full}
+        """Record submit.lua's code for each item."""
+        outcome = {STORED: self.accepted, DUPLICATE: self.duplicates, QUEUE_FULL: self.queue_full}
         for item, code in zip(items, codes, strict=True):
             outcome[code].append(item.id)
 
 
-def by_partition(window: list[PreparedItem]) -> Chunks:
+def by_partition(window: list[PreparedItem]) -> list[tuple[str, list[PreparedItem]]]:
     """A window's items in chunks, each of one partition and at most SUBMIT_CHUNK long."""
     groups: dict[str, list[PreparedItem]] = {}
     for item in window:
         groups.setdefault(partition_tag(item.endpoint, item.model), []).append(item)
     return [
-        (ptag, items[start : start + SUBMIT_CHUNK])
-        for ptag, items in groups.items()
+        (tag, items[start : start + SUBMIT_CHUNK])
+        for tag, items in groups.items()
         for start in range(0, len(items), SUBMIT_CHUNK)
     ]
 
@@ -70,9 +66,9 @@ def by_partition(window: list[PreparedItem]) -> Chunks:
 class WindowSender:
     """Sends windows of prepared items, at most ``depth`` in flight."""
 
-    def __init__(self, producer: Producer, depth: int) -> None:
-        self.producer = producer
-        self.pool = producer.redis.connection_pool
+    def __init__(self, writer: ItemWriter, depth: int) -> None:
+        self.writer = writer
+        self.pool = writer.redis.connection_pool
         self.depth = depth
         self.in_flight: deque[tuple[Any | None, Sent, str]] = deque()
         self.idle: list[Any] = []
@@ -83,14 +79,17 @@ class WindowSender:
         done = self._finish() if len(self.in_flight) >= self.depth else None
         now = repr(time.time())
         commands, sent = [], []
-        for ptag, items in by_partition(window):
-            register = self.producer.needs_registration(ptag)
+        for tag, items in by_partition(window):
+            register = self.writer.needs_registration(tag)
             if register:  # first, in a round trip of its own (rare)
-                self.producer.register(ptag, items[0])
-            commands.append(self.producer.submit_command(ptag, items, now, register))
-            sent.append((ptag, items, register))
-        conn = self.idle.pop() if self.idle else self.pool.get_connection()
+                self.writer.register(tag, items[0])
+            commands.append(self.writer.command(tag, items, now, register))
+            sent.append((tag, items, register))
+        if self.writer.replication.enabled:  # read after the chunks' replies
+            commands.append(self.writer.replication.wait_command())
+        conn = None
         try:
+            conn = self.idle.pop() if self.idle else self.pool.get_connection()
             conn.send_packed_command(conn.pack_commands(commands))
         except (ConnectionError, TimeoutError):
             self._drop(conn)  # stored when it is finished, through the client's retries
@@ -109,9 +108,7 @@ class WindowSender:
     def close(self) -> None:
         """Give the connections back; drop those with replies still coming (after an error)."""
         while self.in_flight:
-            conn = self.in_flight.popleft()[0]
-            if conn is not None:
-                self._drop(conn)
+            self._drop(self.in_flight.popleft()[0])
         for conn in self.idle:
             self.pool.release(conn)
         self.idle = []
@@ -120,18 +117,26 @@ class WindowSender:
         conn, sent, now = self.in_flight.popleft()
         report = SubmitReport()
         rest = deque(sent)
+        codes_read: list[list[int]] = []
+        replication = self.writer.replication
+        confirmed = not replication.enabled
         try:
             while conn is not None and rest:
-                ptag, items, registered = rest[0]
+                tag, items, registered = rest[0]
                 try:
                     reply = conn.read_response()
                 except ResponseError as error:
                     reply = error
-                codes = self.producer.submit_codes(ptag, reply, registered)
+                codes = self.writer.codes(tag, reply, registered)
                 if codes is None:  # it did not run (Redis forgot the script or the partition)
-                    codes = self.producer.store_chunk(ptag, items, now)
+                    codes = self.writer.write(tag, items, now)
                 report.add(items, codes)
+                codes_read.append(codes)
                 rest.popleft()
+            if conn is not None and not confirmed:
+                replication.check(conn.read_response())
+                self.writer.confirm_duplicates(codes_read)
+                confirmed = True
         except (ConnectionError, TimeoutError):
             # The rest go again, through the client and its retries; what the lost attempt
             # stored is then reported as known, as a retried pipeline would.
@@ -140,12 +145,16 @@ class WindowSender:
         except BaseException:
             self._drop(conn)
             raise
-        for ptag, items, _ in rest:
-            report.add(items, self.producer.store_chunk(ptag, items, now))
+        # Each write() waits for the replicas itself, covering every write before it.
+        for tag, items, _ in rest:
+            report.add(items, self.writer.write(tag, items, now))
+        if not rest and not confirmed:
+            self.writer.fence()
         if conn is not None:
             self.idle.append(conn)
         return report
 
-    def _drop(self, conn: Any) -> None:
-        conn.disconnect()
-        self.pool.release(conn)
+    def _drop(self, conn: Any | None) -> None:
+        if conn is not None:
+            conn.disconnect()
+            self.pool.release(conn)

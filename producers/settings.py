@@ -18,6 +18,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BATCHRELAY_", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_sentinel_password: SecretStr | None = None
+    redis_outage_tolerance: float = Field(
+        120.0, gt=0, description="seconds a role rides out an unreachable Redis before it exits"
+    )
+    redis_min_replicas: int = Field(
+        0, ge=0, description="replicas that must hold a write before it is acknowledged"
+    )
+    redis_wait_ms: int = Field(1000, ge=1, description="how long to wait for those replicas")
+    producer_retry_seconds: float = Field(
+        30.0, ge=0, description="how long the SDK retries an unreachable Redis before raising"
+    )
     namespace: str = Field("br", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     flush_after: float = Field(
@@ -57,6 +68,11 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(10.0, gt=0)
     webhook_max_tries: int = Field(5, ge=1)
     webhook_max_response_bytes: int = Field(64 * 1024, ge=0)
+
+    keep_files: bool = False
+    file_ttl: int = Field(
+        30 * 86400, ge=3600, le=30 * 86400, description="expires_after of uploaded batch files"
+    )
 
     openai_timeout: float = Field(120.0, gt=0)
     openai_max_retries: int = Field(4, ge=0)

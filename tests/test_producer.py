@@ -138,7 +138,7 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     redis.delete(producer.keys.partitions)  # deleted by hand; the mark stays
     producer.submit(chat("fourth"))
     assert producer.partitions() == {}  # registered a moment ago: not yet again
-    monkeypatch.setattr("producers.producer.REGISTRY_REFRESH", 0.0)
+    monkeypatch.setattr("producers.storing.REGISTRY_REFRESH", 0.0)
     producer.submit(chat("fifth"))
     assert list(producer.partitions().values()) == info
 
@@ -150,7 +150,7 @@ def test_the_submit_script_stores_nothing_in_a_partition_not_registered(
     and nothing is stored; a registry write that fails stores nothing either."""
     item = prepare(chat("a"), None, 10**6)
     ptag = partition_tag(item.endpoint, item.model)
-    command = producer.submit_command(ptag, [item], "1.0", registered=False)
+    command = producer._writer.command(ptag, [item], "1.0", registered=False)
     assert redis.execute_command(*command) == [-2]  # type: ignore[no-untyped-call]
     assert keyspace(redis) == set()
     redis.set(producer.keys.partitions, "not a hash")  # the registry write fails

@@ -5,9 +5,11 @@ from __future__ import annotations
 from celery import Celery
 
 from producers.settings import Settings
+from worker import broker
 from worker.config import celery_config
 from worker.logs import hook_celery_logging
 
+broker.register()
 app = Celery("batchrelay", include=["worker.tasks"])
 app.config_from_object(celery_config(Settings()))
 hook_celery_logging()

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from redis import Redis
-
+from producers.connection import connect
 from producers.settings import Settings
 from worker.openai_api import BatchAPI
 from worker.store import Store
@@ -31,7 +30,7 @@ class Runtime:
 @cache
 def _runtime(pid: int) -> Runtime:
     settings = Settings()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings)
     directory = Path(os.environ.get("BATCHRELAY_SPOOL_DIR") or tempfile.gettempdir()) / "batchrelay"
     directory.mkdir(parents=True, exist_ok=True)
     return Runtime(

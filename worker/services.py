@@ -13,12 +13,12 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from redis import Redis
 from redis.exceptions import RedisError
 
+from producers.connection import connect
 from producers.errors import ConfigurationError
+from producers.settings import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -29,18 +29,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def safe_url(url: str) -> str:
-    """The URL with its password masked, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
     try:
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        settings = Settings(redis_url=url)
+        client = connect(settings, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
             return bool(client.ping())
         finally:

@@ -11,6 +11,7 @@ import orjson
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from producers.connection import connect
 from producers.settings import Settings
 from producers.status import BatchState
 from worker.cli.output import console
@@ -60,11 +61,10 @@ def overview(store: Store) -> dict[str, Any]:
 
 def run_status(args: argparse.Namespace) -> int:
     settings = Settings()
-    from redis import Redis
 
     from worker.metrics.cost import cost_summary
 
-    store = Store(Redis.from_url(settings.redis_url), settings)
+    store = Store(connect(settings), settings)
     data = overview(store)
     data["cost"] = cost_summary(store)
     if args.json:
@@ -111,9 +111,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     settings = Settings()
-    from redis import Redis
 
-    store = Store(Redis.from_url(settings.redis_url), settings)
+    store = Store(connect(settings), settings)
     batch = store.batch(args.batch)
     if batch.state != BatchState.SUBMITTED or not batch.openai_id:
         print(f"batch {args.batch} is {batch.state}, not live at OpenAI", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 
 from redis.exceptions import RedisError
 
+from producers.connection import safe_url
 from producers.errors import BatchrelayError
 from producers.settings import Settings
 from worker.cli.batches import add_batch_parsers
@@ -15,7 +16,6 @@ from worker.cli.items import add_item_parsers
 from worker.cli.roles import add_role_parsers, run_emulator
 from worker.cli.stack import add_arguments as add_up_arguments
 from worker.cli.stack import run_up
-from worker.services import safe_url
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from producers.connection import safe_url
 from producers.errors import ConfigurationError
 from worker.config import WORKER_QUEUES
 from worker.services import (
@@ -21,7 +22,6 @@ from worker.services import (
     http_answers,
     python_module,
     redis_answers,
-    safe_url,
     start_redis,
     wait_until,
 )

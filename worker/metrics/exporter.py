@@ -17,8 +17,8 @@ from types import FrameType
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from redis import Redis
 
+from producers.connection import connect
 from producers.settings import Settings
 from producers.status import BatchState, ItemState, OpenAIStatus
 from worker.logs import setup_logging
@@ -175,7 +175,7 @@ def serve(host: str, port: int) -> int:
     """Serve /metrics on host:port until SIGTERM or SIGINT."""
     settings = Settings()
     setup_logging(settings)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    redis = connect(settings, socket_timeout=10)
     try:
         server, thread = start_http_server(port, host, registry_for(Store(redis, settings)))
     except OSError as error:

@@ -1,0 +1,93 @@
+"""Riding out a Redis that does not answer: back off with jitter, log once, give up late.
+
+Every role and the SDK treat a connection error the same way: the first failure of a span is
+logged once, tries are spaced by exponential backoff with full jitter (so a fleet of workers
+does not reconnect in lockstep), the recovery is logged once, and only a span longer than the
+tolerance ends in RedisUnavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+
+from producers.errors import RedisUnavailable
+
+T = TypeVar("T")
+# What an unreachable, restarting (LOADING is a ConnectionError) or demoted (READONLY) Redis
+# raises; redis-py turns a sentinel's missing primary into a ConnectionError too.
+REDIS_DOWN = (ConnectionError, TimeoutError, ReadOnlyError, OSError)
+
+
+class Outage:
+    """One span of failed calls to Redis, from the first failure to the next success."""
+
+    def __init__(
+        self,
+        what: str,
+        url: str,
+        tolerance: float,
+        log: logging.Logger,
+        *,
+        first_delay: float = 0.1,
+        max_delay: float = 5.0,
+    ) -> None:
+        self.what = what
+        self.url = url
+        self.tolerance = tolerance
+        self.log = log
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.since: float | None = None  # monotonic time of the span's first failure
+        self.failures = 0
+
+    def failed(self, error: BaseException) -> float:
+        """Record a failure; return how long to wait before the next try. Past the tolerance,
+        raise RedisUnavailable (from ``error``)."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            self.log.warning(
+                "%s: Redis at %s unreachable (%s: %s); retrying for up to %.0fs",
+                self.what,
+                self.url,
+                type(error).__name__,
+                error,
+                self.tolerance,
+            )
+        self.failures += 1
+        elapsed = now - self.since
+        if elapsed >= self.tolerance:
+            raise RedisUnavailable(self.url, elapsed, error) from error
+        ceiling = min(self.max_delay, self.first_delay * 2 ** (self.failures - 1))
+        return min(random.uniform(0, ceiling), self.tolerance - elapsed)
+
+    def ended(self) -> None:
+        """Record a success: the span, if any, is over."""
+        if self.since is not None:
+            self.log.warning(
+                "%s: Redis at %s answers again after %.1fs",
+                self.what,
+                self.url,
+                time.monotonic() - self.since,
+            )
+        self.since = None
+        self.failures = 0
+
+    def call(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` until it returns, retrying while Redis is down (see failed())."""
+        while True:
+            try:
+                result = operation()
+            except RedisUnavailable:  # an inner call already rode out its outage
+                raise
+            except REDIS_DOWN as error:
+                time.sleep(self.failed(error))
+                continue
+            self.ended()
+            return result

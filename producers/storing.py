@@ -1,0 +1,138 @@
+"""Storing prepared items: submit.lua over one partition's chunk, and what surrounds it.
+
+A partition is registered (its registry entry written) by a producer before its first chunk
+and then once a minute, in a round trip of its own (the registry is in no partition's hash
+slot). A chunk that Redis refuses because it lost the script or the partition's registration
+is sent again. With BATCHRELAY_REDIS_MIN_REPLICAS, a chunk is acknowledged only once the
+replicas hold it (producers/replication.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, cast
+
+import orjson
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from producers.connection import safe_url
+from producers.errors import BatchrelayError
+from producers.keys import Keys
+from producers.models import PreparedItem
+from producers.outage import Outage
+from producers.replication import Replication
+from producers.scripts import NoScriptError, Scripts
+from producers.settings import Settings
+
+SUBMIT_CHUNK = 1000  # items per submit.lua call
+STORED, DUPLICATE, QUEUE_FULL = 1, 0, -1  # submit.lua's code for each item
+UNREGISTERED = [-2]  # submit.lua's reply when Redis lost the partition's registration
+REGISTRY_REFRESH = 60.0  # a producer writes each partition's registry entry again this often
+TRIES = 4
+log = logging.getLogger("batchrelay.producer")
+
+
+class ItemWriter:
+    """Writes chunks of prepared items of one partition each; shared by a producer's calls.
+
+    Every method that talks to Redis rides out an outage of up to
+    BATCHRELAY_PRODUCER_RETRY_SECONDS (producers/outage.py), then raises RedisUnavailable.
+    """
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.namespace)
+        self.scripts = Scripts(redis)
+        self.replication = Replication(
+            redis, settings.redis_min_replicas, settings.redis_wait_ms, self.keys.fence
+        )
+        self._registered: dict[str, float] = {}  # partition tag -> when registered (monotonic)
+        self._url = safe_url(settings.redis_url)
+
+    def outage(self) -> Outage:
+        """A new outage span of this producer: one per call, so threads do not share one."""
+        return Outage("producer", self._url, self.settings.producer_retry_seconds, log)
+
+    def needs_registration(self, tag: str) -> bool:
+        """Whether to register the partition before storing into it: before this producer's
+        first chunk for it, and again every REGISTRY_REFRESH seconds, so a registry entry lost
+        while Redis kept the partition's mark comes back."""
+        registered = self._registered.get(tag)
+        return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
+
+    def register(self, tag: str, item: PreparedItem) -> None:
+        """Write the registry entry of ``item``'s partition ``tag``."""
+        info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
+        self.outage().call(lambda: self.redis.hsetnx(self.keys.partitions, tag, info))
+
+    def command(
+        self, tag: str, chunk: Sequence[PreparedItem], now: str, registered: bool
+    ) -> tuple[Any, ...]:
+        """The EVALSHA of submit.lua over ``chunk``; ``registered``: the caller has just
+        registered the partition (see register())."""
+        keys = self.keys.partition(tag)
+        script_keys = [keys.queue, keys.queue_state, keys.delayed, keys.counts]
+        # One argument for the whole chunk: cheaper to send and to unpack than five per item.
+        records = b"\n".join([item.record for item in chunk])
+        args = [
+            now, self.settings.max_queued, keys.item_prefix, keys.segment_prefix, records,
+            int(registered),
+        ]  # fmt: skip
+        return ("EVALSHA", self.scripts.sha("submit"), len(script_keys), *script_keys, *args)
+
+    def codes(self, tag: str, reply: Any, registered: bool) -> list[int] | None:
+        """submit.lua's code for each item of a chunk from its reply (an error reply raises),
+        or None when the chunk did not run and must be sent again."""
+        if isinstance(reply, NoScriptError):  # Redis restarted and forgot the script
+            self.scripts.load()
+            return None
+        if isinstance(reply, Exception):
+            raise reply
+        if reply == UNREGISTERED:  # Redis lost the partition's mark (and its registry entry)
+            self._registered.pop(tag, None)
+            return None
+        if registered:
+            self._registered[tag] = time.monotonic()
+        return cast(list[int], reply)
+
+    def write(self, tag: str, chunk: Sequence[PreparedItem], now: str) -> list[int]:
+        """Store a chunk of one partition's items; one code per item. One round trip (WAIT
+        included), more to register the partition or when Redis forgot something."""
+        return self.outage().call(lambda: self._write(tag, chunk, now))
+
+    def _write(self, tag: str, chunk: Sequence[PreparedItem], now: str) -> list[int]:
+        register = self.needs_registration(tag)
+        for _ in range(TRIES):
+            if register:
+                self.register(tag, chunk[0])
+            try:
+                reply = self.replication.run(*self.command(tag, chunk, now, register))
+            except ResponseError as error:
+                reply = error
+            codes = self.codes(tag, reply, register)
+            if codes is not None:
+                self.confirm_duplicates([codes])
+                return codes
+            register = register or reply == UNREGISTERED
+        raise BatchrelayError(f"the submit script did not run for partition {tag} in {TRIES} tries")
+
+    def confirm_duplicates(self, codes: Sequence[Sequence[int]]) -> None:
+        """After a WAIT covering these chunks (in order): make sure the original writes of
+        their duplicates are replicated too, when no later write of the WAIT covered them."""
+        uncovered = False
+        for chunk in codes:
+            if STORED in chunk:
+                uncovered = False
+            elif DUPLICATE in chunk:
+                uncovered = True
+        if uncovered:
+            self.fence()
+
+    def fence(self) -> None:
+        """Wait until every write so far is on enough replicas (see Replication.fence)."""
+        if self.replication.enabled:
+            self.outage().call(self.replication.fence)

@@ -1,0 +1,75 @@
+"""Redis goes away and comes back while unsupervised workers and beats run: every process
+rides it out (same pid), exactly one beat ticks afterwards, and every item is delivered."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from producers import Producer
+from producers.settings import Settings
+from tests.support.accounting import ledger
+from tests.support.cluster import Cluster
+from tests.support.inspect import finished
+from tests.support.items import items, receiver, wait_callbacks
+from tests.support.servers import RedisServer
+from tests.support.waiting import wait_for
+from worker.store import Store
+
+SENT = re.compile(r"Sending due task")
+
+
+def sends(log: str) -> int:
+    return len(SENT.findall(log))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("down_for", [2, 60])
+def test_a_redis_outage_ends_no_process_and_loses_nothing(
+    down_for: float, tmp_path: Path, worker_env: dict[str, str], emulator: Any
+) -> None:
+    server = RedisServer(tmp_path / "redis")
+    env = {**worker_env, "BATCHRELAY_REDIS_URL": server.url}
+    cluster = Cluster(env, tmp_path)  # no supervision: nothing restarts a process that exits
+    redis = Redis.from_url(server.url)
+    settings = Settings(redis_url=server.url)
+    producer = Producer(redis, settings)
+    try:
+        receiver(cluster)
+        cluster.worker("w1")
+        cluster.worker("w2")
+        cluster.beat("beat1")
+        cluster.beat("beat2")
+        started = dict(cluster.processes)
+        batch = items(2000)
+        ids = [i["id"] for i in batch]
+        producer.submit_many(batch)
+        wait_for(
+            lambda: producer.states(ids[:1]).get(ids[0]) not in (None, "queued"),
+            60,
+            "work started",
+        )
+        server.kill()
+        time.sleep(down_for)
+        server.start()
+        wait_for(lambda: finished(producer, ids), 180, f"every item after {down_for}s down")
+        wait_callbacks(redis, len(ids))
+        result = ledger(producer, Store(redis, settings), redis, ids)
+        print(f"\nredis down {down_for}s: {result.line()}")
+        result.assert_nothing_lost()
+        for name, process in started.items():
+            assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
+            assert cluster.processes[name].pid == process.pid
+        before = {name: sends(cluster.log(name)) for name in ("beat1", "beat2")}
+        time.sleep(3)
+        ticked = [n for n in before if sends(cluster.log(n)) > before[n]]
+        assert len(ticked) == 1, f"beats that ticked in 3s after the outage: {ticked}"
+    finally:
+        cluster.stop()
+        redis.close()
+        server.stop()
