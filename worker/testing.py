@@ -95,9 +95,15 @@ class Cluster:
         self, name: str, args: list[str], extra_env: dict[str, str] | None, app: str = "worker.app"
     ) -> subprocess.Popen[bytes]:
         self.recipes[name] = (args, extra_env, app)
+        return self.command(name, [sys.executable, "-m", "celery", "-A", app, *args], extra_env)
+
+    def command(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start any command in this cluster's environment, logging to ``<name>.log``."""
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", app, *args],
+            argv,
             env={**self.env, **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -4,10 +4,12 @@ rides it out (same pid), exactly one beat ticks afterwards, and every item is de
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from redis import Redis
 
@@ -19,6 +21,7 @@ from tests.support.inspect import finished
 from tests.support.items import items, receiver, wait_callbacks
 from tests.support.servers import RedisServer
 from tests.support.waiting import wait_for
+from worker.services import free_port
 from worker.store import Store
 
 SENT = re.compile(r"Sending due task")
@@ -26,6 +29,16 @@ SENT = re.compile(r"Sending due task")
 
 def sends(log: str) -> int:
     return len(SENT.findall(log))
+
+
+AUTH = ("ops", "a-long-password")
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5, auth=AUTH).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.mark.slow
@@ -45,6 +58,16 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
         cluster.worker("w2")
         cluster.beat("beat1")
         cluster.beat("beat2")
+        ports = {"flower": free_port(), "exporter": free_port()}
+        for role, port in ports.items():
+            cluster.command(
+                role,
+                [sys.executable, "-m", "worker.cli", role, "--port", str(port)],
+                {"BATCHRELAY_FLOWER_BASIC_AUTH": ":".join(AUTH)},
+            )
+        exporter = f"http://127.0.0.1:{ports['exporter']}/metrics"
+        wait_for(lambda: answers(exporter), 30, "the exporter")
+        wait_for(lambda: answers(f"http://127.0.0.1:{ports['flower']}/api/workers"), 60, "flower")
         started = dict(cluster.processes)
         batch = items(2000)
         ids = [i["id"] for i in batch]
@@ -65,6 +88,9 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
         for name, process in started.items():
             assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
             assert cluster.processes[name].pid == process.pid
+        assert "batchrelay_up 1.0" in httpx.get(exporter, timeout=10).text
+        flower = f"http://127.0.0.1:{ports['flower']}/api/workers?refresh=1"
+        assert {"w1", "w2"} <= {n.split("@")[0] for n in httpx.get(flower, auth=AUTH).json()}
         before = {name: sends(cluster.log(name)) for name in ("beat1", "beat2")}
         time.sleep(3)
         ticked = [n for n in before if sends(cluster.log(n)) > before[n]]
@@ -72,4 +98,32 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
     finally:
         cluster.stop()
         redis.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_batchrelay_up_rides_out_a_redis_restart(
+    tmp_path: Path, worker_env: dict[str, str], emulator: Any
+) -> None:
+    """`batchrelay up` in front of an external Redis: its roles ride the restart out, so it
+    has nothing to restart."""
+    server = RedisServer(tmp_path / "redis")
+    cluster = Cluster({**worker_env, "BATCHRELAY_REDIS_URL": server.url}, tmp_path)
+    producer = Producer.from_url(server.url)
+    try:
+        up = cluster.command("up", [sys.executable, "-m", "worker.cli", "up", "--no-flower"])
+        wait_for(lambda: "batchrelay is up" in cluster.log("up"), 60, "batchrelay up")
+        batch = items(200)
+        ids = [i["id"] for i in batch]
+        producer.submit_many(batch)
+        time.sleep(1)
+        server.kill()
+        time.sleep(3)
+        server.start()
+        wait_for(lambda: finished(producer, ids), 120, "every item after the restart")
+        assert up.poll() is None, cluster.log("up")
+        assert "exited with code" not in cluster.log("up"), cluster.log("up")
+    finally:
+        cluster.stop()
+        producer.close()
         server.stop()
