@@ -23,7 +23,7 @@ MAX_LIST_LIMIT = 10_000
 @router.post("")
 async def create_file(request: Request) -> JsonResponse:
     state = state_of(request)
-    record = await receive_upload(request, state.files, state.settings.max_file_bytes)
+    record = await receive_upload(request, state.files, state.settings)
     return JsonResponse(record.to_json())
 
 

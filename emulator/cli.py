@@ -31,10 +31,20 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     timing.add_argument("--validating-seconds", type=float, help="time in validating (0.2)")
     timing.add_argument("--finalizing-seconds", type=float, help="time in finalizing (0.2)")
     timing.add_argument("--window-seconds", type=float, help="what '24h' lasts (86400)")
+    timing.add_argument(
+        "--file-ttl-scale", type=float, help="multiplies expires_after (1/3600: an hour is 1s)"
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-file-bytes", type=int, help="upload cap (200 MiB)")
     limits.add_argument("--max-requests", type=int, help="requests per batch (50000)")
     limits.add_argument("--max-embedding-inputs", type=int, help="embedding inputs (50000)")
+    limits.add_argument(
+        "--refuse-expires-after",
+        dest="accept_expires_after",
+        action="store_const",
+        const=False,
+        help="answer uploads with expires_after 400, as providers without it do",
+    )
     forward = parser.add_argument_group("forwarding to a real-time server")
     forward.add_argument("--forward-url", help="e.g. http://localhost:8000 (+ each line's url)")
     forward.add_argument("--forward-concurrency", type=int, help="requests in flight (8)")

@@ -88,6 +88,10 @@ class EmulatorSettings(BaseSettings):
     models: list[str] | None = None
     """Models that exist; None accepts any model name fitting the endpoint."""
     max_file_bytes: int = Field(default=200 * MIB, ge=1)
+    accept_expires_after: bool = True
+    """False answers an upload with ``expires_after`` as a provider without it would (400)."""
+    file_ttl_scale: float = Field(default=1.0, gt=0.0)
+    """Multiplies ``expires_after`` seconds: 1/3600 makes an hour pass in a second."""
     max_requests: int = Field(default=50_000, ge=1)
     max_embedding_inputs: int = Field(default=50_000, ge=1)
     log_level: str = "warning"

@@ -35,12 +35,9 @@ class FileRecord:
     purpose: str
     bytes: int
     created_at: int
-
-    @property
-    def expires_at(self) -> int | None:
-        if self.purpose in ("batch", "batch_output"):
-            return self.created_at + BATCH_FILE_LIFETIME_SECONDS
-        return None
+    expires_at: int | None
+    """When the file is deleted by itself: ``expires_after`` at upload, else 30 days for the
+    batch purposes, else never."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,13 +54,24 @@ class FileRecord:
 
 
 class FileStore:
-    def __init__(self, data_dir: Path) -> None:
+    """Files expire by themselves at their ``expires_at``, checked on every access; the
+    ``ttl_scale`` compresses ``expires_after`` as the emulator compresses time."""
+
+    def __init__(self, data_dir: Path, ttl_scale: float = 1.0) -> None:
         self.root = data_dir / "files"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.ttl_scale = ttl_scale
         self._records: dict[str, FileRecord] = {}
 
     def __len__(self) -> int:
+        self._expire()
         return len(self._records)
+
+    def _expire(self) -> None:
+        now = time.time()
+        for record in list(self._records.values()):
+            if record.expires_at is not None and record.expires_at <= now:
+                self.delete(record.id)
 
     def reserve(self) -> tuple[str, Path]:
         """A fresh id and the path its body is to be written to."""
@@ -73,24 +81,36 @@ class FileStore:
     def body_path(self, file_id: str) -> Path:
         return self.root / file_id
 
-    def add(self, file_id: str, filename: str, purpose: str) -> FileRecord:
+    def add(
+        self, file_id: str, filename: str, purpose: str, expires_after: int | None = None
+    ) -> FileRecord:
+        """Record an uploaded body; ``expires_after`` seconds (OpenAI's, anchored at creation)
+        set when it expires."""
         size = self.body_path(file_id).stat().st_size
-        record = FileRecord(file_id, filename, purpose, size, int(time.time()))
+        now = int(time.time())
+        expires_at = None
+        if expires_after is not None:
+            expires_at = now + max(1, round(expires_after * self.ttl_scale))
+        elif purpose in ("batch", "batch_output"):
+            expires_at = now + BATCH_FILE_LIFETIME_SECONDS
+        record = FileRecord(file_id, filename, purpose, size, now, expires_at)
         self._records[file_id] = record
         return record
 
     def find(self, file_id: str) -> FileRecord | None:
+        self._expire()
         return self._records.get(file_id)
 
     def get(self, file_id: str) -> FileRecord:
-        record = self._records.get(file_id)
+        record = self.find(file_id)
         if record is None:
             raise NotFoundError(f"No such File object: {file_id}", param="id")
         return record
 
     def delete(self, file_id: str) -> FileRecord:
-        record = self.get(file_id)
-        del self._records[file_id]
+        record = self._records.pop(file_id, None)
+        if record is None:
+            raise NotFoundError(f"No such File object: {file_id}", param="id")
         # A running batch keeps its input open, so unlinking under it is safe.
         with contextlib.suppress(FileNotFoundError):
             self.body_path(file_id).unlink()
@@ -99,6 +119,7 @@ class FileStore:
     def page(
         self, *, purpose: str | None, order: str, after: str | None, limit: int
     ) -> dict[str, Any]:
+        self._expire()
         records = [r for r in self._records.values() if purpose is None or r.purpose == purpose]
         if order == "desc":
             records.reverse()

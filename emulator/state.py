@@ -32,7 +32,7 @@ class EmulatorState:
         else:
             self.data_dir = settings.data_dir
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.files = FileStore(self.data_dir)
+        self.files = FileStore(self.data_dir, settings.file_ttl_scale)
         self.batches = BatchStore()
         self.forwarder: Forwarder | None = None
         if settings.forward_url:

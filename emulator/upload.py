@@ -15,6 +15,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from emulator.config import EmulatorSettings
 from emulator.errors import (
     InvalidRequestError,
     MissingParameterError,
@@ -23,6 +24,8 @@ from emulator.errors import (
 from emulator.files import PURPOSES, FileRecord, FileStore
 
 MAX_FIELD_BYTES = 64 * 1024
+# OpenAI's bounds of expires_after[seconds]: one hour to thirty days.
+MIN_EXPIRES_AFTER, MAX_EXPIRES_AFTER = 3600, 30 * 24 * 3600
 
 
 class _FileTooLarge(Exception):
@@ -110,7 +113,10 @@ def _too_large(max_file_bytes: int) -> PayloadTooLargeError:
     )
 
 
-async def receive_upload(request: Request, store: FileStore, max_file_bytes: int) -> FileRecord:
+async def receive_upload(
+    request: Request, store: FileStore, settings: EmulatorSettings
+) -> FileRecord:
+    max_file_bytes = settings.max_file_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > max_file_bytes + MAX_FIELD_BYTES:
         raise _too_large(max_file_bytes)
@@ -134,6 +140,7 @@ async def receive_upload(request: Request, store: FileStore, max_file_bytes: int
             parser.write(chunk)
         parser.finalize()
         _check_upload(upload)
+        expires_after = _expires_after(upload.fields, settings.accept_expires_after)
     except BaseException as exc:
         upload.close()
         with contextlib.suppress(FileNotFoundError):
@@ -144,7 +151,36 @@ async def receive_upload(request: Request, store: FileStore, max_file_bytes: int
             raise InvalidRequestError("Invalid multipart body.", param="file") from None
         raise
     assert upload.filename is not None
-    return store.add(file_id, upload.filename, upload.fields["purpose"])
+    return store.add(file_id, upload.filename, upload.fields["purpose"], expires_after)
+
+
+def _expires_after(fields: dict[str, str], accepted: bool) -> int | None:
+    """The seconds of ``expires_after`` (form fields ``expires_after[anchor|seconds]``)."""
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if not accepted:
+        raise InvalidRequestError(
+            "Unknown parameter: 'expires_after'.", param="expires_after", code="unknown_parameter"
+        )
+    if anchor != "created_at":
+        raise InvalidRequestError(
+            f"Invalid value for 'expires_after.anchor': {anchor!r}. Supported values are: "
+            "'created_at'.",
+            param="expires_after.anchor",
+            code="invalid_value",
+        )
+    if seconds is None or not seconds.isdigit():
+        raise MissingParameterError("expires_after.seconds")
+    if not MIN_EXPIRES_AFTER <= int(seconds) <= MAX_EXPIRES_AFTER:
+        raise InvalidRequestError(
+            f"Invalid 'expires_after.seconds': {seconds}. Expected a value between "
+            f"{MIN_EXPIRES_AFTER} and {MAX_EXPIRES_AFTER}.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return int(seconds)
 
 
 def _check_upload(upload: _MultipartUpload) -> None:

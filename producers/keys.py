@@ -111,6 +111,12 @@ class PartitionKeys:
         return f"{self.prefix}:undelivered"
 
     @property
+    def file_cleanup(self) -> str:
+        """ZSET of batch ids with files at the provider, scored by when to look at them next:
+        their files are deleted once the batch is collected or abandoned."""
+        return f"{self.prefix}:files"
+
+    @property
     def pack_lock(self) -> str:
         return f"{self.prefix}:lock:pack"
 
@@ -179,6 +185,12 @@ class Keys:
     @property
     def housekeeping_lock(self) -> str:
         return self.namespace("lock", "housekeeping")
+
+    @property
+    def file_sweep_lock(self) -> str:
+        """STRING held for a lease after a sweep of the provider's files for orphans, so one
+        sweep runs per lease however many workers run."""
+        return self.namespace("lock", "file-sweep")
 
     @property
     def polls(self) -> str:

@@ -61,7 +61,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": TASK_QUEUE,
         "task_routes": {
             name: {"queue": CONTROL_QUEUE}
-            for name in ("batchrelay.tick", "batchrelay.poll", "batchrelay.housekeeping")
+            for name in (
+                "batchrelay.tick",
+                "batchrelay.poll",
+                "batchrelay.housekeeping",
+                "batchrelay.files",
+            )
         },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -89,6 +94,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             },
             "batchrelay-housekeeping": {
                 "task": "batchrelay.housekeeping",
+                "schedule": timedelta(seconds=settings.housekeeping_interval),
+                "options": {"expires": max(settings.housekeeping_interval * 3, 5.0)},
+            },
+            "batchrelay-files": {
+                "task": "batchrelay.files",
                 "schedule": timedelta(seconds=settings.housekeeping_interval),
                 "options": {"expires": max(settings.housekeeping_interval * 3, 5.0)},
             },

@@ -7,7 +7,7 @@ CreateOutcomeUnknown so the caller reconciles instead of creating a twin.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +17,12 @@ import openai
 import orjson
 from openai import OpenAI
 from openai.types import Batch as OpenAIBatch
+from openai.types import FileObject
 
 from producers.errors import ConfigurationError, OpenAIError
 from producers.settings import Settings
 
+log = logging.getLogger("batchrelay.openai")
 METADATA_KEY = "batchrelay_batch_id"
 STREAM_CHUNK = 1 << 20
 
@@ -54,6 +56,7 @@ class BatchAPI:
     def __init__(self, settings: Settings, client: OpenAI | None = None) -> None:
         self.settings = settings
         self._client = client
+        self._expiry_accepted = True  # until the provider refuses expires_after once
 
     @property
     def client(self) -> OpenAI:
@@ -68,12 +71,29 @@ class BatchAPI:
         return self._client
 
     def upload(self, path: Path) -> str:
-        """Upload a JSONL file with purpose batch; returns the file id."""
+        """Upload a JSONL file with purpose batch; returns the file id. The file expires after
+        BATCHRELAY_FILE_TTL at the provider, a safety net should batchrelay never delete it;
+        a provider that refuses ``expires_after`` gets uploads without it from then on."""
         try:
-            with path.open("rb") as handle:
-                return self.client.files.create(file=(path.name, handle), purpose="batch").id
+            return self._upload(path, self._expiry_accepted)
+        except openai.BadRequestError as error:
+            if not (self._expiry_accepted and "expires_after" in f"{error.param} {error.message}"):
+                raise translate(error, "files.create") from None
+            log.warning("the provider refuses expires_after; uploading without it from now on")
+            self._expiry_accepted = False
         except openai.OpenAIError as error:
             raise translate(error, "files.create") from None
+        try:
+            return self._upload(path, with_expiry=False)
+        except openai.OpenAIError as error:
+            raise translate(error, "files.create") from None
+
+    def _upload(self, path: Path, with_expiry: bool) -> str:
+        expiry: dict[str, Any] = {}
+        if with_expiry:
+            expiry["expires_after"] = {"anchor": "created_at", "seconds": self.settings.file_ttl}
+        with path.open("rb") as handle:
+            return self.client.files.create(file=(path.name, handle), purpose="batch", **expiry).id
 
     def create(self, file_id: str, endpoint: str, batch_id: str) -> OpenAIBatch:
         """Create the batch once: no SDK retries here, an unknown outcome is reconciled."""
@@ -131,9 +151,20 @@ class BatchAPI:
             raise translate(error, "files.content") from None
 
     def delete_file(self, file_id: str) -> None:
-        # Cleanup only: a file that stays costs storage, not correctness.
-        with contextlib.suppress(openai.OpenAIError):
+        """Delete a file; one that is gone already (expired, deleted before) counts as done."""
+        try:
             self.client.files.delete(file_id)
+        except openai.NotFoundError:
+            return
+        except openai.OpenAIError as error:
+            raise translate(error, "files.delete") from None
+
+    def files(self) -> Iterator[FileObject]:
+        """Every file the provider holds for the key, newest first, page by page."""
+        try:
+            yield from self.client.files.list(limit=10_000)
+        except openai.OpenAIError as error:
+            raise translate(error, "files.list") from None
 
 
 def batch_summary(batch: OpenAIBatch) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from producers import results
 from producers.errors import BatchNotFound
 from producers.keys import BATCH_ENTRY, Keys, PartitionKeys, batch_entry, batch_partition
 from producers.producer import text
+from producers.replication import Replication
 from producers.results import StoredResult, read_results
 from producers.scripts import Scripts
 from producers.settings import Settings
@@ -115,6 +116,9 @@ class Store:
         self.settings = settings
         self.keys = Keys(settings.namespace)
         self.scripts = Scripts(redis)
+        self.replication = Replication(
+            redis, settings.redis_min_replicas, settings.redis_wait_ms, self.keys.fence
+        )
 
     def pk(self, ptag: str) -> PartitionKeys:
         return self.keys.partition(ptag)
@@ -267,6 +271,37 @@ class Store:
         pipe.lpush(self.keys.polls, entry)
         pipe.ltrim(self.keys.polls, 0, 999)
         pipe.execute()
+
+    # -- files at the provider --------------------------------------------------------------
+
+    def record_upload(self, batch_id: str, file_id: str) -> None:
+        """Record the batch's uploaded input file and, unless BATCHRELAY_KEEP_FILES, enter
+        the batch for file cleanup (due once its lease would have passed)."""
+        pk = self.pk(batch_partition(batch_id))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(pk.batch(batch_id), "input_file_id", file_id)
+        if not self.settings.keep_files:
+            pipe.zadd(pk.file_cleanup, {batch_id: time.time() + self.settings.lease_seconds})
+        pipe.execute()
+
+    def due_file_cleanups(self, ptag: str, now: float, limit: int) -> list[str]:
+        """Batches of the partition whose files are due to be looked at."""
+        due = self.redis.zrangebyscore(self.pk(ptag).file_cleanup, "-inf", now, 0, limit)
+        return [text(b) for b in due]
+
+    def defer_file_cleanup(self, batch_id: str, when: float) -> None:
+        pk = self.pk(batch_partition(batch_id))
+        self.redis.zadd(pk.file_cleanup, {batch_id: when}, xx=True)
+
+    def end_file_cleanup(self, batch_id: str) -> None:
+        self.redis.zrem(self.pk(batch_partition(batch_id)).file_cleanup, batch_id)
+
+    def files_awaiting_cleanup(self) -> int:
+        """Batches whose files are still at the provider, over every partition."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in self.partitions():
+            pipe.zcard(self.pk(partition.tag).file_cleanup)
+        return sum(int(n) for n in pipe.execute())
 
     # -- packing ----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -86,4 +88,59 @@ def test_upload_over_the_cap_is_413(tmp_path: Path) -> None:
         with pytest.raises(openai.APIStatusError) as caught, path.open("rb") as handle:
             client.files.create(file=handle, purpose="batch")
         assert caught.value.status_code == 413
+        assert len(client.files.list().data) == 0
+
+
+def test_expires_after_sets_expires_at_and_the_file_really_expires(tmp_path: Path) -> None:
+    from emulator.testing import running_emulator
+
+    path = write_jsonl(tmp_path / "short.jsonl", chat_lines(1))
+    with running_emulator(file_ttl_scale=1 / 3600) as fast:  # an hour lasts a second
+        client = fast.client(max_retries=0)
+        with path.open("rb") as handle:
+            short = client.files.create(
+                file=handle,
+                purpose="batch",
+                expires_after={"anchor": "created_at", "seconds": 3600},
+            )
+        with path.open("rb") as handle:
+            default = client.files.create(file=handle, purpose="batch")
+        assert short.expires_at == short.created_at + 1
+        assert default.expires_at == default.created_at + 30 * 24 * 3600
+        time.sleep(2.1)
+        with pytest.raises(openai.NotFoundError):
+            client.files.retrieve(short.id)
+        assert [f.id for f in client.files.list(purpose="batch")] == [default.id]
+
+
+@pytest.mark.parametrize(
+    ("expires_after", "param"),
+    [
+        ({"anchor": "last_active_at", "seconds": 3600}, "expires_after.anchor"),
+        ({"anchor": "created_at", "seconds": 60}, "expires_after.seconds"),
+        ({"anchor": "created_at", "seconds": 31 * 24 * 3600}, "expires_after.seconds"),
+    ],
+)
+def test_expires_after_out_of_bounds_is_400(
+    client: openai.OpenAI, tmp_path: Path, expires_after: Any, param: str
+) -> None:
+    path = write_jsonl(tmp_path / "bad.jsonl", chat_lines(1))
+    with pytest.raises(openai.BadRequestError) as caught, path.open("rb") as handle:
+        client.files.create(file=handle, purpose="batch", expires_after=expires_after)
+    assert caught.value.param == param
+
+
+def test_a_provider_without_expires_after_refuses_it(tmp_path: Path) -> None:
+    from emulator.testing import running_emulator
+
+    path = write_jsonl(tmp_path / "one.jsonl", chat_lines(1))
+    with running_emulator(refuse_expires_after=True) as refusing:
+        client = refusing.client(max_retries=0)
+        with pytest.raises(openai.BadRequestError) as caught, path.open("rb") as handle:
+            client.files.create(
+                file=handle,
+                purpose="batch",
+                expires_after={"anchor": "created_at", "seconds": 3600},
+            )
+        assert caught.value.code == "unknown_parameter"
         assert len(client.files.list().data) == 0

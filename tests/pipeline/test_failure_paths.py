@@ -3,8 +3,6 @@ operator commands around it: cancel, retry, inspect, stuck reporting, token budg
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import orjson
@@ -12,6 +10,7 @@ from redis import Redis
 
 from producers import Producer
 from producers.settings import Settings
+from tests.support.cli import cli
 from tests.support.cluster import Cluster
 from tests.support.dispatch import RecordingDispatcher, submitted_batch
 from tests.support.inspect import all_batches, finished
@@ -19,12 +18,6 @@ from tests.support.items import chat
 from tests.support.waiting import wait_for
 from worker.lifecycle.collecting import Collector, settle_unfinished
 from worker.store import Store
-
-CLI = [sys.executable, "-m", "worker.cli"]
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_validation_failure_dead_letters_the_lines_named(

@@ -12,6 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from producers.connection import connect
+from producers.errors import BatchrelayError
 from producers.settings import Settings
 from producers.status import BatchState
 from worker.cli.output import console
@@ -59,6 +60,18 @@ def overview(store: Store) -> dict[str, Any]:
     return {"partitions": partitions, "live_batches": batches}
 
 
+def provider_files(store: Store, settings: Settings) -> dict[str, Any]:
+    """The batch files the provider holds (listed there, so it costs a call or a few)."""
+    from worker.lifecycle.files import held_at_provider
+
+    api = BatchAPI(settings.model_copy(update={"openai_timeout": 10.0, "openai_max_retries": 1}))
+    try:
+        held: dict[str, Any] = held_at_provider(api)
+    except BatchrelayError as error:
+        return {"error": str(error)}
+    return {**held, "awaiting_cleanup": store.files_awaiting_cleanup()}
+
+
 def run_status(args: argparse.Namespace) -> int:
     settings = Settings()
 
@@ -67,6 +80,7 @@ def run_status(args: argparse.Namespace) -> int:
     store = Store(connect(settings), settings)
     data = overview(store)
     data["cost"] = cost_summary(store)
+    data["provider_files"] = provider_files(store, settings)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
@@ -101,6 +115,14 @@ def run_status(args: argparse.Namespace) -> int:
             f"{b['expires_in_seconds']:.0f}s" if b["expires_in_seconds"] is not None else "-",
         )
     c.print(batches)
+    files = data["provider_files"]
+    if "error" in files:
+        c.print(f"files at the provider: unknown ({files['error']})")
+    else:
+        c.print(
+            f"files at the provider: {files['files']} ({files['bytes'] / 1e6:.1f} MB); "
+            f"batches whose files await deletion: {files['awaiting_cleanup']}"
+        )
     cost = data["cost"]
     c.print(
         f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "

@@ -69,8 +69,11 @@ def submit(
                 path = write_file(store, batch_id, directory)
             file_id = api.upload(path)
             failpoint("submit.after_upload")
-            store.set_batch(batch_id, input_file_id=file_id)
+            store.record_upload(batch_id, file_id)
         store.set_batch(batch_id, create_intent=time.time())
+        # With BATCHRELAY_REDIS_MIN_REPLICAS: a failover must not forget the intent, or the
+        # next try would create a twin.
+        store.replication.fence()
         try:
             created = api.create(file_id, batch.get("endpoint"), batch_id)
         except CreateOutcomeUnknown:

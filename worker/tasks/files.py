@@ -1,0 +1,39 @@
+"""batchrelay.files: delete finished batches' files at the provider, and orphan uploads."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from producers.errors import OpenAIError
+from worker.app import app
+from worker.lifecycle.files import clean_up, sweep_orphans
+from worker.runtime import runtime
+
+log = logging.getLogger("batchrelay.tasks")
+
+
+@app.task(name="batchrelay.files", ignore_result=True)
+def clean_files() -> int:
+    rt = runtime()
+    if rt.settings.keep_files:
+        return 0
+    store = rt.store
+    lock = store.lock(store.keys.namespace("lock", "files"), ttl=rt.settings.lease_seconds)
+    if not lock.acquire():
+        return 0
+    try:
+        now = time.time()
+        report = clean_up(store, rt.api, rt.settings, now)
+        # One sweep of the provider's file list per lease, however many workers run.
+        sweep = store.redis.set(
+            store.keys.file_sweep_lock, b"1", nx=True, px=int(rt.settings.lease_seconds * 1000)
+        )
+        if sweep:
+            try:
+                report.orphans = sweep_orphans(store, rt.api, rt.settings, now)
+            except OpenAIError as error:
+                log.warning("sweeping the provider's files failed: %s", error)
+    finally:
+        lock.release()
+    return report.deleted + report.orphans
