@@ -55,11 +55,16 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
         settings = Settings()
         # RedBeat reads its client from the app: ours, so Sentinel URLs work here too.
         app.redbeat_redis = connect(settings, decode_responses=True)
-        self.outage = Outage(
-            "beat", safe_url(settings.redis_url), settings.redis_outage_tolerance, log
-        )
+        self.url = safe_url(settings.redis_url)
+        self.outage = Outage("beat", self.url, settings.redis_outage_tolerance, log)
         self.lock: Lock | None = None
         super().__init__(app, **kwargs)
+
+    @property
+    def info(self) -> str:
+        """The banner's lines (RedBeat's own cannot parse a Sentinel URL)."""
+        lock = f"`{self.lock_key}` ({self.lock_timeout}s)" if self.lock_key else "none"
+        return f"       . redis -> {self.url}\n       . lock -> {lock}"
 
     def setup_schedule(self) -> None:
         self._riding_out(super().setup_schedule)

@@ -60,8 +60,10 @@ def start_redis(
     *,
     fsync: str = "everysec",
     password: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a private Redis with AOF on; returns the process and its URL once it answers."""
+    """Start a private Redis with AOF on; returns the process and its URL once it answers.
+    ``extra_args`` are more redis-server options (``--replicaof HOST PORT``, say)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
@@ -90,7 +92,8 @@ def start_redis(
         "4096",
     ]
     if password:
-        args += ["--requirepass", password]
+        args += ["--requirepass", password, "--masterauth", password]
+    args += extra_args
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     auth = f":{password}@" if password else ""
     url = f"redis://{auth}127.0.0.1:{port}/0"

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from redis import Redis
 
@@ -19,9 +18,9 @@ from tests.support.accounting import ledger
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished
 from tests.support.items import items, receiver, wait_callbacks
+from tests.support.roles import start_ops_roles
 from tests.support.servers import RedisServer
 from tests.support.waiting import wait_for
-from worker.services import free_port
 from worker.store import Store
 
 SENT = re.compile(r"Sending due task")
@@ -29,16 +28,6 @@ SENT = re.compile(r"Sending due task")
 
 def sends(log: str) -> int:
     return len(SENT.findall(log))
-
-
-AUTH = ("ops", "a-long-password")
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5, auth=AUTH).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.slow
@@ -58,16 +47,7 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
         cluster.worker("w2")
         cluster.beat("beat1")
         cluster.beat("beat2")
-        ports = {"flower": free_port(), "exporter": free_port()}
-        for role, port in ports.items():
-            cluster.command(
-                role,
-                [sys.executable, "-m", "worker.cli", role, "--port", str(port)],
-                {"BATCHRELAY_FLOWER_BASIC_AUTH": ":".join(AUTH)},
-            )
-        exporter = f"http://127.0.0.1:{ports['exporter']}/metrics"
-        wait_for(lambda: answers(exporter), 30, "the exporter")
-        wait_for(lambda: answers(f"http://127.0.0.1:{ports['flower']}/api/workers"), 60, "flower")
+        ops = start_ops_roles(cluster)
         started = dict(cluster.processes)
         batch = items(2000)
         ids = [i["id"] for i in batch]
@@ -88,9 +68,8 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
         for name, process in started.items():
             assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
             assert cluster.processes[name].pid == process.pid
-        assert "batchrelay_up 1.0" in httpx.get(exporter, timeout=10).text
-        flower = f"http://127.0.0.1:{ports['flower']}/api/workers?refresh=1"
-        assert {"w1", "w2"} <= {n.split("@")[0] for n in httpx.get(flower, auth=AUTH).json()}
+        assert ops.redis_is_up()
+        assert {"w1", "w2"} <= ops.workers()
         before = {name: sends(cluster.log(name)) for name in ("beat1", "beat2")}
         time.sleep(3)
         ticked = [n for n in before if sends(cluster.log(n)) > before[n]]
