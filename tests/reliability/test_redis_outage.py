@@ -3,6 +3,7 @@ rides it out (same pid), exactly one beat ticks afterwards, and every item is de
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 import time
@@ -105,4 +106,52 @@ def test_batchrelay_up_rides_out_a_redis_restart(
     finally:
         cluster.stop()
         producer.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_chaos_redis_restarts_under_unsupervised_processes(
+    tmp_path: Path, worker_env: dict[str, str], emulator: Any
+) -> None:
+    """The chaos run with Redis as the victim: 5,000 items, two workers and two beats that
+    nothing restarts, and Redis SIGKILLed and started again three times at random moments."""
+    rng = random.Random(13)
+    server = RedisServer(tmp_path / "redis")
+    env = {
+        **worker_env,
+        "BATCHRELAY_REDIS_URL": server.url,
+        "BATCHRELAY_MAX_REQUESTS_PER_BATCH": "800",
+    }
+    cluster = Cluster(env, tmp_path)
+    redis = Redis.from_url(server.url)
+    settings = Settings(redis_url=server.url)
+    producer = Producer(redis, settings)
+    try:
+        receiver(cluster)
+        for name in ("w1", "w2"):
+            cluster.worker(name, concurrency=1)
+        cluster.beat("beat1")
+        cluster.beat("beat2")
+        started = dict(cluster.processes)
+        batch = items(5000)
+        ids = [i["id"] for i in batch]
+        producer.submit_many(batch)
+        restarts = 0
+        while restarts < 3 and not finished(producer, ids):
+            time.sleep(rng.uniform(1.0, 4.0))
+            server.kill()
+            time.sleep(rng.uniform(0.5, 5.0))
+            server.start()
+            restarts += 1
+        wait_for(lambda: finished(producer, ids), 240, "every item after the restarts")
+        wait_callbacks(redis, len(ids))
+        result = ledger(producer, Store(redis, settings), redis, ids)
+        print(f"\nredis chaos: restarts={restarts}, {result.line()}")
+        result.assert_nothing_lost()
+        assert restarts >= 2
+        for name, process in started.items():
+            assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
+    finally:
+        cluster.stop()
+        redis.close()
         server.stop()
