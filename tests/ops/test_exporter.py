@@ -48,6 +48,11 @@ def test_metrics_match_redis_after_a_run(
     url = start_exporter(services, worker_env)
     in_flight = lambda: sum(values(scrape(url), "batchrelay_batches").values()) == 0  # noqa: E731
     wait_for(in_flight, 20, "every batch collected")
+
+    def cleanups() -> float:
+        return sum(values(scrape(url), "batchrelay_provider_file_cleanups").values())
+
+    wait_for(lambda: cleanups() == 0, 20, "every batch's files deleted at the provider")
     samples = scrape(url)
     store = Store(redis, settings)
 
@@ -71,6 +76,7 @@ def test_metrics_match_redis_after_a_run(
         assert value(samples, "batchrelay_queue_oldest_age_seconds", **part) == 0
         assert value(samples, "batchrelay_dead_letters", **part) == 0
         assert value(samples, "batchrelay_delivery_backlog", **part) == 0
+        assert value(samples, "batchrelay_provider_file_cleanups", **part) == 0
         delivered = values(samples, "batchrelay_deliveries_total", kind="item", **part)
         assert {dict(k)["outcome"]: v for k, v in delivered.items()} == {"succeeded": n, "dead": 0}
         ptag = next(p.tag for p in store.partitions() if p.model == model)
@@ -126,6 +132,7 @@ def test_build_metrics_from_a_snapshot() -> None:
         batches_created=3,
         backoff_seconds=0.0,
         tokens_in_flight=100.0,
+        file_cleanups=2,
     )
     batches = [
         BatchStats("in_progress", expires_in=500.0),
@@ -148,6 +155,7 @@ def test_build_metrics_from_a_snapshot() -> None:
     assert not values(samples, "batchrelay_deliveries_total", outcome="retry")
     assert value(samples, "batchrelay_batch_expiry_seconds") == 90.0
     assert value(samples, "batchrelay_batches_stuck") == 1
+    assert value(samples, "batchrelay_provider_file_cleanups", **labels) == 2
     assert value(samples, "batchrelay_batches", status="in_progress") == 1
     assert value(samples, "batchrelay_batches", status="uploading") == 1
     assert value(samples, "batchrelay_batches", status="packing") == 0

@@ -85,7 +85,7 @@ def test_byte_limit_splits_a_partition(
 def test_endpoints_and_models_get_separate_batches(
     cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, emulator: Any
 ) -> None:
-    cluster.worker()
+    cluster.worker(extra_env={"BATCHRELAY_KEEP_FILES": "1"})  # the input files are read below
     items = [chat(f"a{n}", model="gpt-4o-mini") for n in range(5)]
     items += [chat(f"b{n}", model="gpt-4o") for n in range(5)]
     items += [

@@ -73,6 +73,11 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         PART,
     )
     in_flight = _gauge("batchrelay_tokens_in_flight", "Estimated enqueued tokens at OpenAI.", PART)
+    cleanups = _gauge(
+        "batchrelay_provider_file_cleanups",
+        "Batches whose files are still at the provider (deleted once collected).",
+        PART,
+    )
     deliveries = CounterMetricFamily(
         "batchrelay_deliveries",
         "Deliveries by kind and outcome.",
@@ -91,6 +96,7 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         created.add_metric(part, p.batches_created)
         backoff.add_metric(part, p.backoff_seconds)
         in_flight.add_metric(part, p.tokens_in_flight)
+        cleanups.add_metric(part, p.file_cleanups)
         for name, (kind, outcome) in DELIVERIES.items():
             if name in ALWAYS or name in p.counts:
                 deliveries.add_metric([*part, kind, outcome], p.counts.get(name, 0))
@@ -133,6 +139,7 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         created,
         backoff,
         in_flight,
+        cleanups,
         deliveries,
         batches,
         expiry,

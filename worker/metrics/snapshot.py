@@ -30,6 +30,7 @@ class PartitionStats:
     batches_created: int
     backoff_seconds: float
     tokens_in_flight: float
+    file_cleanups: int
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
         pipe.hmget(pk.meta, ["backoff_until", "tokens_in_flight"])
         pipe.smembers(pk.live)
         pipe.zrange(pk.leases, 0, -1)
+        pipe.zcard(pk.file_cleanup)
     first = pipe.execute()
-    rows = [first[n : n + 9] for n in range(0, len(first), 9)]
+    rows = [first[n : n + 10] for n in range(0, len(first), 10)]
 
     live = [sorted(_text(b) for b in row[7]) for row in rows]
     leased = [
@@ -115,6 +117,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
                 batches_created=int(row[5]),
                 backoff_seconds=max(0.0, _number(backoff_until) - now),
                 tokens_in_flight=_number(in_flight),
+                file_cleanups=int(row[9]),
             )
         )
         for _ in live_ids:
