@@ -1,6 +1,6 @@
 """Collecting an output file into stored results and queued deliveries, against orjson.loads.
 
-The items are first queued, packed and marked submitted (Store.mark_submitted), as a batch in
+The items are first queued, packed and marked submitted (Batches.mark_submitted), as a batch in
 flight is. The Collector is fed the lines of a local output file, with a dispatcher that only
 counts deliver calls; the baseline parses the same lines from the same file with orjson.
 """
@@ -26,22 +26,22 @@ OPENAI_BATCH_ID = "batch_bench0000000000000000000000000"
 
 
 def submitted_batch(target: RedisTarget, directory: Path, count: int) -> tuple[str, list[str]]:
-    """A batch of ``count`` items in state submitted; returns its id and its members."""
+    """A batch of ``count`` items in state submitted; returns its id and its item ids."""
     packed, _ = packed_batch(target, directory, count)
     packed.path.unlink()
     bench_store = store(target)
     try:
-        moved = bench_store.mark_submitted(packed.batch_id)
+        moved = bench_store.batches.mark_submitted(packed.batch_id)
         assert moved == count, f"moved {moved} of {count}"
-        assert bench_store.transition(
+        assert bench_store.batches.transition(
             packed.batch_id,
             BatchState.PACKED,
             BatchState.SUBMITTED,
             lease=False,
             live="add",
-            openai_id=OPENAI_BATCH_ID,
+            provider_id=OPENAI_BATCH_ID,
         )
-        return packed.batch_id, bench_store.members(packed.batch_id)
+        return packed.batch_id, bench_store.batches.item_ids(packed.batch_id)
     finally:
         bench_store.redis.close()
 
@@ -62,7 +62,7 @@ def collect_file(
     dispatcher = CountingDispatcher()
     collector = Collector(bench_store, batch, dispatcher, settings)
     try:
-        collector.read_file(items.file_lines(path))
+        collector.settle_lines(items.file_lines(path))
     finally:
         collector.close()
         bench_store.redis.close()
@@ -77,11 +77,11 @@ def run_collect(target: RedisTarget, count: int, repeats: int) -> Result:
         output = directory / "output.jsonl"
         file_bytes = 0
         for _ in range(repeats):
-            batch_id, members = submitted_batch(target, directory, count)
-            file_bytes = items.write_output_file(output, members)
+            batch_id, item_ids = submitted_batch(target, directory, count)
+            file_bytes = items.write_output_file(output, item_ids)
             baseline.seconds.append(timed(lambda: parse_all(output)))
             reader = store(target)
-            batch = reader.batch(batch_id)
+            batch = reader.batches.get(batch_id)
             reader.redis.close()
             target.reset_stats()
             start = time.perf_counter()

@@ -33,12 +33,12 @@ class CountingDispatcher:
     deliver_calls: int = 0
     delivered_ids: int = 0
 
-    def pack(self, ptag: str) -> None: ...
+    def pack(self, tag: str) -> None: ...
 
     def submit(self, batch_id: str) -> None: ...
 
     def collect(self, batch_id: str) -> None: ...
 
-    def deliver(self, ptag: str, item_ids: list[str]) -> None:
+    def deliver(self, tag: str, item_ids: list[str]) -> None:
         self.deliver_calls += 1
         self.delivered_ids += len(item_ids)

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import items
 from bench.common import NAMESPACE, producer, store
-from bench.packing import PTAG
+from bench.packing import TAG
 from bench.processes import running_workers
 from bench.redis_target import RedisTarget
 from bench.result import Result, Timings
@@ -92,12 +92,16 @@ def batch_phases(target: RedisTarget, since: float) -> list[dict[str, float]]:
     bench_store = store(target)
     try:
         phases = []
-        for batch_id in reversed(bench_store.batch_ids(PTAG)):
-            batch = bench_store.batch(batch_id)
+        for batch_id in reversed(bench_store.batches.ids(TAG)):
+            batch = bench_store.batches.get(batch_id)
             fields = batch.fields.items()
-            stamps = {k[2:]: float(v) - since for k, v in fields if k.startswith("t_")}
-            ordered = dict(sorted(stamps.items(), key=lambda kv: kv[1]))
-            phases.append({"n": batch.number("n"), **{k: round(v, 2) for k, v in ordered.items()}})
+            stamps = {
+                k.removesuffix("_at"): float(v) - since
+                for k, v in fields
+                if k.endswith("_at") and k != "expires_at"
+            }
+            ordered = {k: round(v, 2) for k, v in sorted(stamps.items(), key=lambda kv: kv[1])}
+            phases.append({"items": batch.number("items"), **ordered})
         return phases
     finally:
         bench_store.redis.close()
@@ -115,7 +119,7 @@ def through_workers(target: RedisTarget, count: int, timeout: float) -> dict[str
         assert len(report.accepted) == count
         deadline = start + timeout
         while True:
-            raw = counter.counts(PTAG)
+            raw = counter.partitions.counts(TAG)
             now = time.perf_counter()
             finished = raw.get("succeeded", 0) + raw.get("dead", 0) + raw.get("delivered", 0)
             if finished >= count and "results_stored_s" not in timeline:

@@ -37,7 +37,7 @@ def upload_output(emulator: Any, path: Path) -> str:
 def mark_completed(target: RedisTarget, batch_id: str, file_id: str) -> None:
     bench_store = store(target)
     try:
-        moved = bench_store.transition(
+        moved = bench_store.batches.transition(
             batch_id,
             BatchState.SUBMITTED,
             BatchState.COMPLETED,
@@ -74,9 +74,9 @@ def _mb(value: Any) -> float | None:
 def run_memory(target: RedisTarget, count: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="batchrelay-bench-memory-") as scratch:
         directory = Path(scratch)
-        batch_id, members = submitted_batch(target, directory, count)
+        batch_id, item_ids = submitted_batch(target, directory, count)
         output = directory / "output.jsonl"
-        file_bytes = items.write_output_file(output, members, LINE_BYTES)
+        file_bytes = items.write_output_file(output, item_ids, LINE_BYTES)
         with running_emulator(log_level="warning") as emulator:
             file_id = upload_output(emulator, output)
             output.unlink()

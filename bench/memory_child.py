@@ -77,7 +77,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     dispatcher = CountingDispatcher()
     # Warm up everything loaded lazily, so "before" is the worker as it waits for work.
     client.files.retrieve(config["file_id"])
-    store.batch(config["batch_id"])
+    store.batches.get(config["batch_id"])
     gc.collect()
     before = psutil.Process().memory_info().rss
     hwm_reset = reset_high_water_mark()

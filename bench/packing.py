@@ -14,7 +14,7 @@ from producers.keys import partition_tag
 from worker.lifecycle.packing import CLAIM_CHUNK, PackedBatch, pack
 
 RAW_KEY = "bench:raw"
-PTAG = partition_tag(items.CHAT_URL, items.MODEL)
+TAG = partition_tag(items.CHAT_URL, items.MODEL)
 ABSOLUTE_LIMIT_S = 1.0
 ABSOLUTE_LIMIT_ITEMS = 50_000
 
@@ -34,7 +34,7 @@ def packed_batch(target: RedisTarget, directory: Path, count: int) -> tuple[Pack
     found: list[PackedBatch | None] = []
     bench_store = store(target)
     try:
-        seconds = timed(lambda: found.append(pack(bench_store, settings, PTAG, directory)))
+        seconds = timed(lambda: found.append(pack(bench_store, settings, TAG, directory)))
     finally:
         bench_store.redis.close()
     batch = found[0]

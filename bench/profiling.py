@@ -17,7 +17,7 @@ from pyinstrument import Profiler
 from bench import items
 from bench.collecting import collect_file, submitted_batch
 from bench.common import bench_settings, producer, store
-from bench.packing import PTAG, queue_items
+from bench.packing import TAG, queue_items
 from bench.redis_target import RedisTarget
 from worker.lifecycle.packing import pack
 
@@ -52,14 +52,14 @@ def profile_all(target: RedisTarget, count: int, out_dir: Path) -> list[str]:
         pack_store = store(target)
         settings = bench_settings(target)
         texts.append(
-            profiled("pack", target, lambda: pack(pack_store, settings, PTAG, directory), out_dir)
+            profiled("pack", target, lambda: pack(pack_store, settings, TAG, directory), out_dir)
         )
         pack_store.redis.close()
-        batch_id, members = submitted_batch(target, directory, count)
+        batch_id, item_ids = submitted_batch(target, directory, count)
         output = directory / "output.jsonl"
-        items.write_output_file(output, members)
+        items.write_output_file(output, item_ids)
         reader = store(target)
-        batch = reader.batch(batch_id)
+        batch = reader.batches.get(batch_id)
         reader.redis.close()
         texts.append(
             profiled("collect", target, lambda: collect_file(target, batch, output), out_dir)

@@ -1,7 +1,8 @@
 """Every Redis key name batchrelay uses, from one namespace() helper.
 
-Keys of one partition share the hash tag ``{ptag}`` so a Redis Cluster keeps them in one slot
-and every Lua script touches a single slot.
+Keys of one partition share the hash tag ``{<tag>}`` (the partition's tag, partition_tag()) so
+a Redis Cluster keeps them in one slot and every Lua script touches a single slot. The fields
+of every hash are listed in producers/keys.md, the glossary.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def partition_tag(endpoint: str, model: str) -> str:
 
 
 def batch_partition(batch_id: str) -> str:
-    """The partition tag embedded in one of our batch ids (``brb-<ptag>-<hex>``)."""
+    """The partition tag embedded in one of our batch ids (``brb-<tag>-<hex>``)."""
     parts = batch_id.split("-")
     if len(parts) != 3 or parts[0] != "brb" or len(parts[1]) != 12:
         raise ValueError(f"not a batchrelay batch id: {batch_id!r}")
@@ -47,8 +48,9 @@ class PartitionKeys:
 
     @property
     def queue_state(self) -> str:
-        """HASH of the queue: len (items in it), tail (the segment being filled), next (the
-        last segment number given out), registered (the partition is in the registry)."""
+        """HASH of the queue: length (items in it), tail (the segment being filled),
+        last_segment (the last segment number given out), registered (the partition is in the
+        registry)."""
         return f"{self.prefix}:qstate"
 
     @property
@@ -56,8 +58,8 @@ class PartitionKeys:
         return f"{self.prefix}:seg:"
 
     def segment(self, number: str) -> str:
-        """HASH of one segment: n, bytes, inputs, tokens of its items, t0 (when it opened),
-        owner (the batch that claimed it) and t_claimed."""
+        """HASH of one segment: items, bytes, inputs, tokens and callbacks of its items,
+        opened_at, and batch and claimed_at once a batch has claimed it."""
         return f"{self.prefix}:seg:{number}"
 
     def segment_ids(self, number: str) -> str:
@@ -125,8 +127,8 @@ class PartitionKeys:
         return f"{self.prefix}:item:"
 
     def item(self, item_id: str) -> str:
-        """HASH of one item: state, attempts, segment, callback, history; its request line
-        only while it is out of a segment (waiting out a backoff, or dead)."""
+        """HASH of one item: state, attempt, segment or batch, callback, history; its request
+        line only while it is out of a segment (waiting out a backoff, or dead)."""
         return f"{self.prefix}:item:{item_id}"
 
     def results(self, batch_id: str) -> str:
@@ -148,9 +150,9 @@ class PartitionKeys:
         """HASH of one of our batches."""
         return f"{self.prefix}:batch:{batch_id}"
 
-    def members(self, batch_id: str) -> str:
+    def batch_segments(self, batch_id: str) -> str:
         """LIST of the numbers of a batch's segments, in file order."""
-        return f"{self.prefix}:members:{batch_id}"
+        return f"{self.prefix}:batch:{batch_id}:segments"
 
     def batch_lock(self, batch_id: str) -> str:
         return f"{self.prefix}:lock:batch:{batch_id}"
@@ -166,12 +168,12 @@ class Keys:
         """The key name of ``parts`` in this namespace."""
         return ":".join((self.ns, *parts))
 
-    def partition(self, ptag: str) -> PartitionKeys:
-        return PartitionKeys(self.namespace("{" + ptag + "}"))
+    def partition(self, tag: str) -> PartitionKeys:
+        return PartitionKeys(self.namespace("{" + tag + "}"))
 
     @property
     def partitions(self) -> str:
-        """HASH ptag -> JSON {endpoint, model} of every partition ever used."""
+        """HASH partition tag -> JSON {endpoint, model} of every partition ever used."""
         return self.namespace("partitions")
 
     @property

@@ -16,6 +16,7 @@ from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, Wa
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
 from producers.outage import REDIS_DOWN
+from producers.replies import text, text_hash
 from producers.results import read_results
 from producers.sending import SubmitReport, WindowSender
 from producers.settings import Settings
@@ -25,13 +26,10 @@ from producers.storing import QUEUE_FULL, SUBMIT_CHUNK, ItemWriter
 T = TypeVar("T")
 P = ParamSpec("P")
 STATE_ORDER = {state.value: n for n, state in enumerate(ItemState)}
+TIMESTAMP = "_at"  # an item's '<state>_at' fields say when it reached each state
 # A waiter re-announces itself this often, so its flag never lapses; each BLPOP blocks this
 # long at most, under the client's read timeout (producers/connection.py).
 WAIT_SLICE = 20.0
-
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # One chunk per window, two windows in flight (producers/sending.py): Redis gets the next
@@ -170,35 +168,41 @@ class Producer:
     @_riding_out_outages
     def status(self, item_id: str) -> ItemStatus:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
-        pk = self.locate(item_id)
-        raw = {text(k): text(v) for k, v in self.redis.hgetall(pk.item(item_id)).items()}
-        if raw.get("st") == "queued" and "sg" in raw:
+        keys = self.locate(item_id)
+        raw = text_hash(self.redis.hgetall(keys.item(item_id)))
+        if raw.get("state") == "queued" and "segment" in raw:
             # Packed: queued in a segment a batch has claimed (packing writes no item state).
-            owner, claimed = self.redis.hmget(pk.segment(raw["sg"]), ["owner", "t_claimed"])
-            if owner is not None:
-                raw.update(st="packed", b=text(owner), t_packed=text(claimed or b"0"))
-        elif raw.get("st") == "submitted" and raw.get("b"):
+            batch, claimed = self.redis.hmget(keys.segment(raw["segment"]), ["batch", "claimed_at"])
+            if batch is not None:
+                raw.update(state="packed", batch=text(batch), packed_at=text(claimed or b"0"))
+        elif raw.get("state") == "submitted" and raw.get("batch"):
             # Succeeded: its batch stored the result, delivery has not written the state yet.
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(pk.results(raw["b"]), item_id)
-            pipe.hget(pk.batch(raw["b"]), "t_settled")
+            pipe.hget(keys.results(raw["batch"]), item_id)
+            pipe.hget(keys.batch(raw["batch"]), "settled_at")
             tail, settled = pipe.execute()
             if tail:
-                raw.update(st="succeeded", out="succeeded", t_succeeded=text(settled or b"0"))
-        stamps = {k[2:]: float(v) for k, v in raw.items() if k.startswith("t_")}
+                raw.update(
+                    state="succeeded", outcome="succeeded", succeeded_at=text(settled or b"0")
+                )
+        stamps = {
+            name.removesuffix(TIMESTAMP): float(value)
+            for name, value in raw.items()
+            if name.endswith(TIMESTAMP)
+        }
         return ItemStatus(
             id=item_id,
-            state=raw.get("st", "unknown"),
-            attempt=int(raw.get("att", "1")),
-            batch_id=raw.get("b"),
-            outcome=raw.get("out"),
+            state=raw.get("state", "unknown"),
+            attempt=int(raw.get("attempt", "1")),
+            batch_id=raw.get("batch"),
+            outcome=raw.get("outcome"),
             code=raw.get("code"),
-            message=raw.get("msg"),
-            history=raw.get("hist", ""),
+            message=raw.get("message"),
+            history=raw.get("history", ""),
             timestamps=dict(
                 sorted(stamps.items(), key=lambda kv: (kv[1], STATE_ORDER.get(kv[0], 99)))
             ),
-            partition=pk.prefix,
+            partition=keys.prefix,
         )
 
     @_riding_out_outages
@@ -260,31 +264,31 @@ class Producer:
     def _locate(self, ids: list[str], tags: list[str]) -> dict[str, PartitionKeys]:
         pipe = self.redis.pipeline(transaction=False)
         for item_id in ids:
-            for ptag in tags:
-                pipe.exists(self.keys.partition(ptag).item(item_id))
+            for tag in tags:
+                pipe.exists(self.keys.partition(tag).item(item_id))
         found = iter(pipe.execute())
         out: dict[str, PartitionKeys] = {}
         for item_id in ids:
-            for ptag in tags:
+            for tag in tags:
                 if next(found):
-                    out[item_id] = self.keys.partition(ptag)
+                    out[item_id] = self.keys.partition(tag)
         return out
 
     @_riding_out_outages
     def states(self, item_ids: Iterable[str]) -> dict[str, str]:
         """The current state of each known id, pipelined."""
         located = self.locate_many(item_ids)
-        stored = read_results(self.redis, located, ("sg",), wanted=lambda fields: False)
+        stored = read_results(self.redis, located, ("segment",), wanted=lambda fields: False)
         out = {item_id: r.state for item_id, r in stored.items()}
         queued = {  # item id -> key of the segment it is queued in
-            item_id: located[item_id].segment(r.fields["sg"])
+            item_id: located[item_id].segment(r.fields["segment"])
             for item_id, r in stored.items()
-            if r.state == "queued" and r.fields["sg"]
+            if r.state == "queued" and r.fields["segment"]
         }
         segments = sorted(set(queued.values()))
         pipe = self.redis.pipeline(transaction=False)
         for key in segments:
-            pipe.hexists(key, "owner")
+            pipe.hexists(key, "batch")
         claimed = {key for key, owned in zip(segments, pipe.execute(), strict=True) if owned}
         out.update({i: "packed" for i, key in queued.items() if key in claimed})
         return out
@@ -292,14 +296,35 @@ class Producer:
     @_riding_out_outages
     def request_line(self, item_id: str) -> bytes | None:
         """The item's request line as it goes into a batch file; raise ItemNotFound."""
-        pk = self.locate(item_id)
-        line, segment = self.redis.hmget(pk.item(item_id), ["line", "sg"])
+        keys = self.locate(item_id)
+        line, segment = self.redis.hmget(keys.item(item_id), ["line", "segment"])
         if line is not None or segment is None:
             return cast(bytes | None, line)
-        position = self.redis.lpos(pk.segment_ids(text(segment)), item_id)
+        position = self.redis.lpos(keys.segment_ids(text(segment)), item_id)
         if not isinstance(position, int):
             return None
-        return cast(bytes | None, self.redis.lindex(pk.segment_lines(text(segment)), position))
+        return cast(bytes | None, self.redis.lindex(keys.segment_lines(text(segment)), position))
+
+    def all_results(self) -> Iterator[dict[str, Any]]:
+        """Every finished item's result still in Redis (for BATCHRELAY_RESULT_TTL after it
+        finished), each once, batch by batch."""
+        seen: set[str] = set()
+        for tag in self.partitions():
+            keys = self.keys.partition(tag)
+            for key in self.redis.scan_iter(match=keys.results("*"), count=1000):
+                # An item a batch sent back left it an empty result; a retried one may have
+                # results in two batches, and is read once.
+                ids = [
+                    text(i)
+                    for i, tail in self.redis.hscan_iter(key, count=1000)
+                    if tail and text(i) not in seen
+                ]
+                for start in range(0, len(ids), 1000):
+                    chunk = ids[start : start + 1000]
+                    seen.update(chunk)
+                    for _, result in self.iter_results(chunk):
+                        if result is not None:
+                            yield result
 
     def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """(id, result or None) for each known id, pipelined."""

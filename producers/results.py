@@ -18,7 +18,7 @@ from redis import Redis
 
 from producers.keys import PartitionKeys
 
-FIELDS = ("st", "b", "att", "md")
+FIELDS = ("state", "batch", "attempt", "metadata")
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,14 @@ def result_tail(
 
 def compose(item_id: str, fields: dict[str, str], stored: bytes, openai_id: str | None) -> bytes:
     """The result JSON of an item from its ``fields`` and what its batch ``stored``."""
-    attempt = fields["att"] or "1"
+    attempt = fields["attempt"] or "1"
     key = orjson.dumps(f"{item_id}:{attempt}")
     head = b'{"attempt":%s,"idempotency_key":%s,"metadata":%s,'
-    head %= (attempt.encode(), key, (fields["md"] or "{}").encode())
+    head %= (attempt.encode(), key, (fields["metadata"] or "{}").encode())
     if stored.startswith(TAIL_START):
         return head + stored
     response = orjson.loads(stored).get("response")  # an output line, stored as it came
-    return head + result_tail(item_id, "succeeded", response, None, fields["b"], openai_id)
+    return head + result_tail(item_id, "succeeded", response, None, fields["batch"], openai_id)
 
 
 def read_results(
@@ -65,22 +65,22 @@ def read_results(
     result JSON; in two round trips (the items, then their results)."""
     names = (*FIELDS, *extra)
     pipe = redis.pipeline(transaction=False)
-    for item_id, pk in located.items():
-        pipe.hmget(pk.item(item_id), names)
+    for item_id, keys in located.items():
+        pipe.hmget(keys.item(item_id), names)
     fields = [
         dict(zip(names, (v.decode() if v is not None else "" for v in values), strict=True))
         for values in pipe.execute()
     ]
     pipe = redis.pipeline(transaction=False)
     asked = []
-    for (item_id, pk), f in zip(located.items(), fields, strict=True):
-        if not f["b"]:
+    for (item_id, keys), f in zip(located.items(), fields, strict=True):
+        if not f["batch"]:
             continue
         if wanted(f):
-            pipe.hget(pk.results(f["b"]), item_id)
-            pipe.hget(pk.batch(f["b"]), "openai_id")
+            pipe.hget(keys.results(f["batch"]), item_id)
+            pipe.hget(keys.batch(f["batch"]), "provider_id")
         else:  # whether there is one, without moving it
-            pipe.hstrlen(pk.results(f["b"]), item_id)
+            pipe.hstrlen(keys.results(f["batch"]), item_id)
             pipe.echo(b"")
         asked.append(item_id)
     replies = pipe.execute() if asked else []
@@ -88,7 +88,7 @@ def read_results(
     out = {}
     for item_id, f in zip(located, fields, strict=True):
         value, openai_id = stored.get(item_id, (None, None))
-        state = f["st"]
+        state = f["state"]
         if state == "submitted" and value:
             state = "succeeded"
         raw = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -24,7 +25,7 @@ from producers.keys import Keys
 from producers.models import PreparedItem
 from producers.outage import Outage
 from producers.replication import Replication
-from producers.scripts import NoScriptError, Scripts
+from producers.scripts import NoScriptError, ScriptCall, Scripts, arg, key
 from producers.settings import Settings
 
 SUBMIT_CHUNK = 1000  # items per submit.lua call
@@ -33,6 +34,23 @@ UNREGISTERED = [-2]  # submit.lua's reply when Redis lost the partition's regist
 REGISTRY_REFRESH = 60.0  # a producer writes each partition's registry entry again this often
 TRIES = 4
 log = logging.getLogger("batchrelay.producer")
+
+
+@dataclass(frozen=True)
+class Submit(ScriptCall):
+    """submit.lua: store a chunk of one partition's items."""
+
+    SCRIPT = "submit"
+    queue: str = key()
+    queue_state: str = key()
+    delayed: str = key()
+    counts: str = key()
+    now: str = arg()
+    max_queued: int = arg()
+    item_prefix: str = arg()
+    segment_prefix: str = arg()
+    records: bytes = arg()
+    registered: int = arg()
 
 
 class ItemWriter:
@@ -46,7 +64,7 @@ class ItemWriter:
         self.redis = redis
         self.settings = settings
         self.keys = Keys(settings.namespace)
-        self.scripts = Scripts(redis)
+        self.scripts = Scripts(redis, [Submit])
         self.replication = Replication(
             redis, settings.redis_min_replicas, settings.redis_wait_ms, self.keys.fence
         )
@@ -75,14 +93,21 @@ class ItemWriter:
         """The EVALSHA of submit.lua over ``chunk``; ``registered``: the caller has just
         registered the partition (see register())."""
         keys = self.keys.partition(tag)
-        script_keys = [keys.queue, keys.queue_state, keys.delayed, keys.counts]
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([item.record for item in chunk])
-        args = [
-            now, self.settings.max_queued, keys.item_prefix, keys.segment_prefix, records,
-            int(registered),
-        ]  # fmt: skip
-        return ("EVALSHA", self.scripts.sha("submit"), len(script_keys), *script_keys, *args)
+        call = Submit(
+            queue=keys.queue,
+            queue_state=keys.queue_state,
+            delayed=keys.delayed,
+            counts=keys.counts,
+            now=now,
+            max_queued=self.settings.max_queued,
+            item_prefix=keys.item_prefix,
+            segment_prefix=keys.segment_prefix,
+            records=records,
+            registered=int(registered),
+        )
+        return self.scripts.command(call)
 
     def codes(self, tag: str, reply: Any, registered: bool) -> list[int] | None:
         """submit.lua's code for each item of a chunk from its reply (an error reply raises),

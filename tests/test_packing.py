@@ -39,9 +39,9 @@ def test_embedding_inputs_limit_holds_across_claim_chunks(
     lines = packed.path.read_bytes().splitlines()
     inputs = sum(len(orjson.loads(line)["body"]["input"]) for line in lines)
     assert inputs <= limit and packed.count == limit // 2
-    assert store.batch(packed.batch_id).number("inputs") == inputs
+    assert store.batches.get(packed.batch_id).number("inputs") == inputs
     assert (
-        store.queue_depth(partition_tag("/v1/embeddings", "text-embedding-3-small"))
+        store.queues.depth(partition_tag("/v1/embeddings", "text-embedding-3-small"))
         == count - limit // 2
     )
 
@@ -59,17 +59,19 @@ def test_limits_that_split_segments_pack_every_item_once_in_order(
     producer = Producer(redis, settings)
     assert len(producer.submit_many(chat_items(ids, size=200)).accepted) == len(ids)
     store = Store(redis, settings)
-    ptag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+    tag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
     packed_ids: list[str] = []
-    while (packed := pack(store, settings, ptag, tmp_path)) is not None:
+    while (packed := pack(store, settings, tag, tmp_path)) is not None:
         data = packed.path.read_bytes()
         lines = data.splitlines()
         assert len(lines) == packed.count <= 777 and len(data) == packed.size <= 300_000
-        assert [orjson.loads(line)["custom_id"] for line in lines] == store.members(packed.batch_id)
-        packed_ids += store.members(packed.batch_id)
-        assert set(producer.states(store.members(packed.batch_id)).values()) == {"packed"}
+        assert [orjson.loads(line)["custom_id"] for line in lines] == store.batches.item_ids(
+            packed.batch_id
+        )
+        packed_ids += store.batches.item_ids(packed.batch_id)
+        assert set(producer.states(store.batches.item_ids(packed.batch_id)).values()) == {"packed"}
     assert packed_ids == ids
-    assert store.queue_depth(ptag) == 0 and store.counts(ptag)["packed"] == len(ids)
+    assert store.queues.depth(tag) == 0 and store.partitions.counts(tag)["packed"] == len(ids)
 
 
 def test_a_dead_packers_items_go_back_to_the_front_in_order(
@@ -80,19 +82,19 @@ def test_a_dead_packers_items_go_back_to_the_front_in_order(
     ids = [f"i{n:05d}" for n in range(2500)]
     producer.submit_many(chat_items(ids))
     store = Store(redis, settings)
-    ptag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
-    first = pack(store, settings, ptag, tmp_path)
-    assert first is not None and store.queue_depth(ptag) == 1000
+    tag = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+    first = pack(store, settings, tag, tmp_path)
+    assert first is not None and store.queues.depth(tag) == 1000
     # What housekeeping does for a packer that died before the batch reached OpenAI.
-    assert store.transition(first.batch_id, "packed", "abandoned")
-    assert store.release_members(first.batch_id, note="packer died") == 1500
-    assert store.members(first.batch_id) == []
+    assert store.batches.transition(first.batch_id, "packed", "abandoned")
+    assert store.batches.release_segments(first.batch_id, note="packer died") == 1500
+    assert store.batches.item_ids(first.batch_id) == []
     assert set(producer.states(ids).values()) == {"queued"}
-    assert store.queue_depth(ptag) == 2500 and store.counts(ptag)["packed"] == 0
-    again = pack(store, settings, ptag, tmp_path)
-    assert again is not None and store.members(again.batch_id) == ids[:1500]
+    assert store.queues.depth(tag) == 2500 and store.partitions.counts(tag)["packed"] == 0
+    again = pack(store, settings, tag, tmp_path)
+    assert again is not None and store.batches.item_ids(again.batch_id) == ids[:1500]
     assert producer.status(ids[0]).state == "packed"
     assert producer.status(ids[0]).batch_id == again.batch_id
     # Abandoning the batch set its segments to expire; going back to the queue undid that.
-    segments = store.segments(again.batch_id)
-    assert segments and {redis.ttl(store.pk(ptag).segment_lines(s)) for s in segments} == {-1}
+    segments = store.batches.segments(again.batch_id)
+    assert segments and {redis.ttl(store.keys_of(tag).segment_lines(s)) for s in segments} == {-1}

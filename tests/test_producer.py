@@ -14,7 +14,7 @@ from producers import Callback, InvalidItem, Producer, QueueFull, WorkItem
 from producers.keys import Keys, partition_tag
 from producers.models import prepare
 from producers.settings import Settings
-from tests.support.dispatch import PTAG
+from tests.support.dispatch import TAG
 from tests.support.inspect import queued_ids
 
 
@@ -35,8 +35,8 @@ def keyspace(redis: Redis) -> set[bytes]:
 def test_submit_stores_the_request_line_once(producer: Producer, redis: Redis) -> None:
     assert producer.submit(chat("a")) == "a"
     assert producer.submit(chat("a")) == "a"
-    pk = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
-    assert queued_ids(redis, pk) == [b"a"]
+    keys = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
+    assert queued_ids(redis, keys) == [b"a"]
     line = orjson.loads(producer.request_line("a") or b"")
     assert line == {
         "custom_id": "a",
@@ -149,8 +149,8 @@ def test_the_submit_script_stores_nothing_in_a_partition_not_registered(
     """A caller that did not just register the partition, where Redis has no mark, gets -2
     and nothing is stored; a registry write that fails stores nothing either."""
     item = prepare(chat("a"), None, 10**6)
-    ptag = partition_tag(item.endpoint, item.model)
-    command = producer._writer.command(ptag, [item], "1.0", registered=False)
+    tag = partition_tag(item.endpoint, item.model)
+    command = producer._writer.command(tag, [item], "1.0", registered=False)
     assert redis.execute_command(*command) == [-2]  # type: ignore[no-untyped-call]
     assert keyspace(redis) == set()
     redis.set(producer.keys.partitions, "not a hash")  # the registry write fails
@@ -176,7 +176,7 @@ def test_submit_many_survives_its_connections_dropped(producer: Producer, redis:
     ids = {f"k{n}" for n in range(5_000)}
     assert set(report.accepted) | set(report.duplicates) == ids
     assert len(report.accepted) + len(report.duplicates) == 5_000
-    assert set(queued_ids(redis, producer.keys.partition(PTAG))) == {i.encode() for i in ids}
+    assert set(queued_ids(redis, producer.keys.partition(TAG))) == {i.encode() for i in ids}
 
 
 def test_submit_many_strict_stores_nothing_on_any_error(producer: Producer, redis: Redis) -> None:
@@ -224,22 +224,22 @@ def test_fields_besides_the_line_are_stored_as_given(producer: Producer, redis: 
     producer.submit({"id": "emb", "endpoint": "/v1/embeddings",
                      "body": {"model": "e", "input": ["a", "b", "c"]}})  # fmt: skip
     fields = redis.hgetall(producer.locate('quo"te\\id').item('quo"te\\id'))
-    assert Callback.model_validate_json(fields[b"cb"]) == callback
-    assert orjson.loads(fields[b"md"]) == {"ticket": "42"}
+    assert Callback.model_validate_json(fields[b"callback"]) == callback
+    assert orjson.loads(fields[b"metadata"]) == {"ticket": "42"}
     assert orjson.loads(producer.request_line('quo"te\\id') or b"")["custom_id"] == 'quo"te\\id'
-    assert b"nin" not in fields
-    assert redis.hget(producer.locate("emb").item("emb"), "nin") == b"3"
+    assert b"inputs" not in fields
+    assert redis.hget(producer.locate("emb").item("emb"), "inputs") == b"3"
 
 
 def test_submit_many_streams_its_input(producer: Producer, redis: Redis) -> None:
     """A generator is consumed window by window: items are in Redis before it is exhausted."""
-    pk = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
+    keys = Keys().partition(partition_tag("/v1/chat/completions", "gpt-4o-mini"))
     seen_stored: list[int] = []
 
     def generate() -> Iterator[dict[str, Any]]:
         for n in range(20_001):
             if n == 19_000:
-                seen_stored.append(len(queued_ids(redis, pk)))
+                seen_stored.append(len(queued_ids(redis, keys)))
             if n == 9_000:
                 yield {"id": "broken", "body": {"model": 7}}
             elif n == 17_000:
@@ -254,7 +254,7 @@ def test_submit_many_streams_its_input(producer: Producer, redis: Redis) -> None
     ]
     assert report.duplicates == ["i5"]
     assert len(report.accepted) == 19_999 == len(set(report.accepted))
-    assert len(queued_ids(redis, pk)) == 19_999
+    assert len(queued_ids(redis, keys)) == 19_999
 
 
 def test_strict_validates_everything_before_storing(producer: Producer, redis: Redis) -> None:

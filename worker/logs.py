@@ -3,7 +3,7 @@
 With BATCHRELAY_LOG_JSON=1 each log line is one JSON object: ts, level, logger, message,
 and the ids the record carries (batch_id, item_id, task, task_id, ...). Pass ids as extras:
 
-    log.info("batch %s: created %s", batch_id, openai_id, extra=ids(batch_id=batch_id))
+    log.info("batch %s: created %s", batch_id, provider_id, extra=ids(batch_id=batch_id))
 
 A record without extras still gets batch_id when one of its arguments is one of our batch
 ids, and item_id when its message starts with "item %s". Redaction is always on: the values

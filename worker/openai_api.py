@@ -124,15 +124,15 @@ class BatchAPI:
             raise translate(error, "batches.list") from None
         return sorted(found, key=lambda b: (b.created_at, b.id))
 
-    def retrieve(self, openai_id: str) -> OpenAIBatch:
+    def retrieve(self, provider_id: str) -> OpenAIBatch:
         try:
-            return self.client.batches.retrieve(openai_id)
+            return self.client.batches.retrieve(provider_id)
         except openai.OpenAIError as error:
             raise translate(error, "batches.retrieve") from None
 
-    def cancel(self, openai_id: str) -> OpenAIBatch:
+    def cancel(self, provider_id: str) -> OpenAIBatch:
         try:
-            return self.client.batches.cancel(openai_id)
+            return self.client.batches.cancel(provider_id)
         except openai.OpenAIError as error:
             raise translate(error, "batches.cancel") from None
 
@@ -176,10 +176,10 @@ def batch_summary(batch: OpenAIBatch) -> dict[str, Any]:
         "errors": orjson.dumps(errors).decode(),
         "error_code": first.get("code") or "",
         "error_message": first.get("message") or "",
-        "oa_status": batch.status,
-        "oa_total": counts.total if counts else 0,
-        "oa_completed": counts.completed if counts else 0,
-        "oa_failed": counts.failed if counts else 0,
+        "provider_status": batch.status,
+        "provider_total": counts.total if counts else 0,
+        "provider_completed": counts.completed if counts else 0,
+        "provider_failed": counts.failed if counts else 0,
         "output_file_id": batch.output_file_id or "",
         "error_file_id": batch.error_file_id or "",
         "expires_at": batch.expires_at or 0,

@@ -70,7 +70,7 @@ def success_of(line: Any) -> tuple[str, tuple[int, int]] | None:
     return None
 
 
-def decode(raw: bytes) -> Any:
+def parse_line(raw: bytes) -> Any:
     """One output/error line as JSON; raise BadLine."""
     try:
         return orjson.loads(raw)

@@ -45,18 +45,22 @@ def test_api_faults_everywhere_lose_nothing(
     cluster.beat()
     store = Store(redis, settings)
     wait_for(
-        lambda: any(b.get("oa_status") == "failed" for b in all_batches(store)), 120, "a failure"
+        lambda: any(b.get("provider_status") == "failed" for b in all_batches(store)),
+        120,
+        "a failure",
     )
     emulator.set_faults(fault_rate=0.2)
     wait_for(
-        lambda: any(b.get("oa_status") == "expired" for b in all_batches(store)), 120, "an expiry"
+        lambda: any(b.get("provider_status") == "expired" for b in all_batches(store)),
+        120,
+        "an expiry",
     )
     emulator.set_faults(expire_fraction=None)
     ids = [i["id"] for i in batch]
     wait_for(lambda: finished(producer, ids), 300, "every item delivered or dead")
     wait_callbacks(redis, len(ids))
     result = ledger(producer, store, redis, ids, retries_expected=True)
-    statuses = {b.get("oa_status") for b in all_batches(store)}
+    statuses = {b.get("provider_status") for b in all_batches(store)}
     codes = {producer.status(i).code for i in ids if producer.status(i).outcome == "dead"}
     print(
         f"\nfaults: {result.line()}, batch statuses={sorted(s for s in statuses if s)}, "

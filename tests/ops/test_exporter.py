@@ -79,10 +79,10 @@ def test_metrics_match_redis_after_a_run(
         assert value(samples, "batchrelay_provider_file_cleanups", **part) == 0
         delivered = values(samples, "batchrelay_deliveries_total", kind="item", **part)
         assert {dict(k)["outcome"]: v for k, v in delivered.items()} == {"succeeded": n, "dead": 0}
-        ptag = next(p.tag for p in store.partitions() if p.model == model)
-        created = redis.zcard(store.pk(ptag).batches)
+        tag = next(p.tag for p in store.partitions.all() if p.model == model)
+        created = redis.zcard(store.keys_of(tag).batches)
         assert value(samples, "batchrelay_batches_created_total", **part) == created >= 1
-        counts = store.counts(ptag)
+        counts = store.partitions.counts(tag)
         tokens_in = value(samples, "batchrelay_tokens_total", model=model, kind="input")
         tokens_out = value(samples, "batchrelay_tokens_total", model=model, kind="output")
         assert (tokens_in, tokens_out) == (counts["tokens_in"], counts["tokens_out"])

@@ -34,14 +34,14 @@ def test_one_item_end_to_end_and_wait(cluster: Cluster, producer: Producer, redi
     status = producer.status("one")
     assert list(status.timestamps) == ["queued", "packed", "submitted", "succeeded", "delivered"]
     # Finished items and batches are forgotten with their results, not kept forever.
-    pk = producer.locate("one")
+    keys = producer.locate("one")
     ttl = producer.settings.result_ttl
-    assert 0 < redis.ttl(pk.item("one")) <= ttl
+    assert 0 < redis.ttl(keys.item("one")) <= ttl
     batch_id = status.batch_id
     assert batch_id is not None
-    assert 0 < redis.ttl(pk.results(batch_id)) <= ttl
-    wait_for(lambda: redis.ttl(pk.batch(batch_id)) > 0, 20, "the batch collected")
-    assert 0 < redis.ttl(pk.members(batch_id)) <= ttl
+    assert 0 < redis.ttl(keys.results(batch_id)) <= ttl
+    wait_for(lambda: redis.ttl(keys.batch(batch_id)) > 0, 20, "the batch collected")
+    assert 0 < redis.ttl(keys.batch_segments(batch_id)) <= ttl
 
 
 def test_ten_thousand_items_in_four_batches_delivered_once(
@@ -58,7 +58,7 @@ def test_ten_thousand_items_in_four_batches_delivered_once(
     wait_for(lambda: finished(producer, ids), 180, "10,000 items delivered")
     store = Store(redis, settings)
     batches = [b for b in all_batches(store) if b.state != "abandoned"]
-    assert sorted(int(b.number("n")) for b in batches) == [1000, 3000, 3000, 3000]
+    assert sorted(int(b.number("items")) for b in batches) == [1000, 3000, 3000, 3000]
     assert set(membership(store).values()) == {1} and len(membership(store)) == 10_000
     received = wait_callbacks(redis, 10_000)
     assert isinstance(received, list)
@@ -79,7 +79,7 @@ def test_byte_limit_splits_a_partition(
     batches = [b for b in all_batches(Store(redis, settings)) if b.state != "abandoned"]
     assert len(batches) >= 4
     assert all(b.number("bytes") <= 20000 for b in batches)
-    assert sum(int(b.number("n")) for b in batches) == 40
+    assert sum(int(b.number("items")) for b in batches) == 40
 
 
 def test_endpoints_and_models_get_separate_batches(
@@ -105,7 +105,7 @@ def test_endpoints_and_models_get_separate_batches(
     for batch in all_batches(Store(redis, settings)):
         if batch.state == "abandoned":
             continue  # opened by a pass that found the queue already taken
-        remote = client.batches.retrieve(batch.openai_id)
+        remote = client.batches.retrieve(batch.provider_id)
         content = client.files.content(remote.input_file_id).text.splitlines()
         pairs = {
             (orjson.loads(line)["url"], orjson.loads(line)["body"]["model"]) for line in content

@@ -46,12 +46,12 @@ def test_failed_batch_maps_error_lines_to_items(
         {"code": "invalid_url", "line": 2, "message": "bad url"},
         {"code": "missing_required_parameter", "line": 4, "message": "no body"},
     ]
-    store.set_batch(batch.id, errors=orjson.dumps(errors).decode(), error_code="invalid_url")
-    batch = store.batch(batch.id)
+    store.batches.update(batch.id, errors=orjson.dumps(errors).decode(), error_code="invalid_url")
+    batch = store.batches.get(batch.id)
     collector = Collector(store, batch, RecordingDispatcher(), settings)
-    settle_unfinished(collector, batch, settings)
+    settle_unfinished(collector, batch)
     collector.close()
-    members = store.members(batch.id)
+    members = store.batches.item_ids(batch.id)
     states = {m: producer.status(m) for m in members}
     assert [states[m].outcome for m in members] == [None, "dead", None, "dead", None]
     assert (
@@ -74,9 +74,11 @@ def test_token_limit_exceeded_requeues_without_an_attempt_and_backs_off(
         60,
         "a token_limit_exceeded batch",
     )
-    ptag = store.partitions()[0].tag
+    tag = store.partitions.all()[0].tag
     wait_for(
-        lambda: float(store.meta(ptag).get("backoff_until") or 0) > 0, 30, "the model backed off"
+        lambda: float(store.partitions.meta(tag).get("backoff_until") or 0) > 0,
+        30,
+        "the model backed off",
     )
     emulator.set_faults(fault=None)
     wait_for(lambda: finished(producer, ids), 90, "all delivered once the limit lifts")
@@ -98,7 +100,7 @@ def test_token_budget_bounds_tokens_in_flight(
     batches = [b for b in all_batches(Store(redis, settings)) if b.state == "collected"]
     assert len(batches) > 1 and all(b.number("tokens") <= budget for b in batches)
     spans = [
-        (b.number("submitted_at"), b.number("t_collected"), b.number("tokens")) for b in batches
+        (b.number("submitted_at"), b.number("collected_at"), b.number("tokens")) for b in batches
     ]
     for start, _, _ in spans:
         in_flight = sum(t for s, e, t in spans if s <= start < e)
@@ -119,13 +121,17 @@ def test_cancel_retry_inspect_and_stuck_from_the_cli(
     cluster.worker(extra_env={"BATCHRELAY_STUCK_AFTER": "1"})
     cluster.beat()
     store = Store(redis, settings)
-    live = wait_for(lambda: store.live_batches(), 60, "a live batch")
-    wait_for(lambda: store.batch(live[0]).get("oa_status") == "in_progress", 30, "in progress")
+    live = wait_for(lambda: store.batches.live(), 60, "a live batch")
+    wait_for(
+        lambda: store.batches.get(live[0]).get("provider_status") == "in_progress",
+        30,
+        "in progress",
+    )
     cancelled = cli(worker_env, "cancel", live[0])
     assert cancelled.returncode == 0 and "requeued" in cancelled.stdout, cancelled.stderr
     emulator.set_faults(batch_seconds=0.3, line_400_rate=1.0)
     wait_for(lambda: finished(producer, ids), 90, "cancelled items retried, then dead on 400s")
-    assert store.batch(live[0]).get("oa_status") == "cancelled"
+    assert store.batches.get(live[0]).get("provider_status") == "cancelled"
     # Lines finished before the cancel are delivered; the rest were retried, then died on 400s.
     outcomes = {i: (producer.status(i).attempt, producer.status(i).outcome) for i in ids}
     assert set(outcomes.values()) <= {(1, "succeeded"), (2, "dead")}, outcomes
@@ -136,11 +142,11 @@ def test_cancel_retry_inspect_and_stuck_from_the_cli(
     assert data["status"]["state"] == "delivered" and "batch_cancelled" in data["status"]["history"]
     emulator.set_faults(line_400_rate=0.0)
     retried = cli(worker_env, "retry", "--reason", data["status"]["code"])
-    assert f"requeued {len(dead)}" in retried.stdout, retried.stdout + retried.stderr
+    assert f"retried {len(dead)}" in retried.stdout, retried.stdout + retried.stderr
     wait_for(
         lambda: {producer.status(i).outcome for i in ids} == {"succeeded"},
         90,
-        "revived items succeed",
+        "retried items succeed",
     )
     emulator.set_faults(stuck="validating")
     producer.submit(chat("stuck-1"))

@@ -18,7 +18,7 @@ from producers.settings import Settings
 from tests.support.accounting import ledger
 from tests.support.cli import cli
 from tests.support.cluster import Cluster
-from tests.support.inspect import all_batches, finished
+from tests.support.inspect import all_batches, finished, provider_reached
 from tests.support.items import items, receiver
 from tests.support.waiting import wait_for
 from worker.store import Store
@@ -47,9 +47,6 @@ def test_no_file_stays_after_completed_expired_failed_and_cancelled_batches(
     ids = run(producer, "done", 300)
     wait_for(lambda: finished(producer, ids), 60, "three plain batches")
 
-    def a_batch(status: str) -> bool:
-        return any(b.get("oa_status") == status for b in all_batches(store))
-
     # One fault at a time, each phase finished before the next: a fault sticks to the
     # batches created while it is set.
     for fault, status in (
@@ -59,18 +56,20 @@ def test_no_file_stays_after_completed_expired_failed_and_cancelled_batches(
     ):
         emulator.set_faults(**fault)
         phase = run(producer, status)
-        wait_for(lambda s=status: a_batch(s), 60, f"a batch {status}")  # type: ignore[misc]
+        wait_for(lambda s=status: provider_reached(store, s), 60, f"a batch {status}")  # type: ignore[misc]
         emulator.reset()
         if status == "in_progress":
-            for stuck in [b for b in all_batches(store) if b.get("oa_status") == "in_progress"]:
-                emulator.client().batches.cancel(stuck.get("openai_id"))
-            wait_for(lambda: a_batch("cancelled"), 60, "a cancelled batch")
+            for stuck in [
+                b for b in all_batches(store) if b.get("provider_status") == "in_progress"
+            ]:
+                emulator.client().batches.cancel(stuck.get("provider_id"))
+            wait_for(lambda: provider_reached(store, "cancelled"), 60, "a cancelled batch")
         wait_for(lambda p=phase: finished(producer, p), 60, f"the {status} phase's items")  # type: ignore[misc]
         ids += phase
     ledger(producer, store, redis, ids, retries_expected=True).assert_nothing_lost()
     assert len(all_batches(store)) >= 7
     wait_for(lambda: remote_files(emulator) == [], 60, "no file left at the provider")
-    assert store.files_awaiting_cleanup() == 0
+    assert store.files.awaiting_cleanup() == 0
 
 
 @pytest.mark.slow
@@ -98,7 +97,7 @@ def test_failed_deletions_are_retried_and_orphan_uploads_swept(
     assert victim.returncode == -signal.SIGKILL
     cluster.worker("rescuer", extra_env=env)
     wait_for(lambda: finished(producer, ids), 90, "every item delivered though deletes fail")
-    assert store.files_awaiting_cleanup() >= 3
+    assert store.files.awaiting_cleanup() >= 3
     held = remote_files(emulator)
     assert len(held) >= 7, held  # three batches' inputs and outputs, and the orphan
     status = orjson.loads(cli(cluster.env, "status", "--json").stdout)["provider_files"]
@@ -106,7 +105,7 @@ def test_failed_deletions_are_retried_and_orphan_uploads_swept(
     assert status["awaiting_cleanup"] >= 3
     emulator.set_faults(http_500_rate=0.0)
     wait_for(lambda: remote_files(emulator) == [], 60, "every file deleted, the orphan too")
-    assert store.files_awaiting_cleanup() == 0
+    assert store.files.awaiting_cleanup() == 0
     status = orjson.loads(cli(cluster.env, "status", "--json").stdout)["provider_files"]
     assert status == {"files": 0, "bytes": 0, "awaiting_cleanup": 0}
 
@@ -120,4 +119,4 @@ def test_keep_files_keeps_every_file(
     wait_for(lambda: finished(producer, ids), 60, "the items delivered")
     time.sleep(3)  # three housekeeping intervals
     assert sorted(f.purpose for f in emulator.client().files.list()) == ["batch", "batch_output"]
-    assert Store(redis, settings).files_awaiting_cleanup() == 0
+    assert Store(redis, settings).files.awaiting_cleanup() == 0

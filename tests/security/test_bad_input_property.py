@@ -58,8 +58,8 @@ FUZZ = settings(
 
 def stored_ids(producer: Producer) -> set[str]:
     out = set()
-    for ptag in producer.partitions():
-        prefix = producer.keys.partition(ptag).item_prefix
+    for tag in producer.partitions():
+        prefix = producer.keys.partition(tag).item_prefix
         out |= {
             k.decode().removeprefix(prefix)
             for k in producer.redis.scan_iter(match=prefix + "*", count=1000)

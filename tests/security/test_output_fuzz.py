@@ -90,7 +90,7 @@ def test_collect_survives_any_output(
     redis.flushdb()
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, len(kinds))
-    members = store.members(batch.id)
+    members = store.batches.item_ids(batch.id)
     lines = [line(kind, item_id) for kind, item_id in zip(kinds, members, strict=True)]
     if duplicate:
         lines.append(line("http400", members[0]))
@@ -99,8 +99,8 @@ def test_collect_survives_any_output(
     lines += [e.replace(b"\n", b"") for e in extra]
     dispatcher = RecordingDispatcher()
     collector = Collector(store, batch, dispatcher, settings)
-    collector.read_file(raw for raw in lines if raw is not None and raw.strip())
-    settle_unfinished(collector, store.batch(batch.id), settings)
+    collector.settle_lines(raw for raw in lines if raw is not None and raw.strip())
+    settle_unfinished(collector, store.batches.get(batch.id))
     collector.close()
     unsettling = ("truncated", "garbage", "no_fields", "none")
     if duplicate and kinds[0] in unsettling:
@@ -131,12 +131,12 @@ def test_missing_output_file_requeues_the_items(
 ) -> None:
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, 5)
-    store.set_batch(batch.id, output_file_id="file-does-not-exist")
+    store.batches.update(batch.id, output_file_id="file-does-not-exist")
     api = BatchAPI(settings, emulator.client(max_retries=0))
     report = collect(store, api, RecordingDispatcher(), settings, batch.id)
     assert report is not None and report.missing_files == 1 and report.retried == 5
-    assert store.batch(batch.id).state == BatchState.COLLECTED
-    assert set(producer.states(store.members(batch.id)).values()) == {"queued"}
+    assert store.batches.get(batch.id).state == BatchState.COLLECTED
+    assert set(producer.states(store.batches.item_ids(batch.id)).values()) == {"queued"}
 
 
 def test_a_collect_run_again_repeats_nothing(
@@ -151,13 +151,13 @@ def test_a_collect_run_again_repeats_nothing(
 
     def run(extra: list[bytes]) -> Collector:
         collector = Collector(store, batch, RecordingDispatcher(), settings)
-        collector.read_file(lines + extra)
+        collector.settle_lines(lines + extra)
         collector.close()
         return collector
 
     first = run([])
     assert (first.report.succeeded, first.report.retried) == (5, 1)
-    counts = store.counts(batch.partition)
+    counts = store.partitions.counts(batch.partition)
     result = producer.result("o1")
     assert result is not None
     assert result == {
@@ -168,7 +168,7 @@ def test_a_collect_run_again_repeats_nothing(
     again = run([line("ok", "o4") or b""])
     assert (again.report.succeeded, again.report.retried, again.report.dead) == (0, 0, 0)
     assert again.report.skipped == 7
-    assert store.counts(batch.partition) == counts
+    assert store.partitions.counts(batch.partition) == counts
     assert producer.result("o1") == result
     assert producer.status("o4").state == "queued" and producer.result("o4") is None
     succeeded = producer.states([f"o{n}" for n in (0, 1, 2, 3, 5)])
@@ -182,13 +182,13 @@ def test_successes_without_callbacks_are_delivered_as_they_settle(
     batch = submitted_batch(producer, store, 3, callbacks=False)
     dispatcher = RecordingDispatcher()
     collector = Collector(store, batch, dispatcher, settings)
-    collector.read_file([line("ok", f"o{n}") or b"" for n in range(3)])
+    collector.settle_lines([line("ok", f"o{n}") or b"" for n in range(3)])
     collector.close()
     assert collector.report.succeeded == 3 and dispatcher.delivered == []
     assert set(producer.states(["o0", "o1", "o2"]).values()) == {"delivered"}
-    counts = store.counts(batch.partition)
+    counts = store.partitions.counts(batch.partition)
     assert (counts["delivered"], counts["delivered_succeeded"], counts["submitted"]) == (3, 3, 0)
-    assert 0 < redis.ttl(store.pk(batch.partition).item("o1")) <= settings.result_ttl
+    assert 0 < redis.ttl(store.keys_of(batch.partition).item("o1")) <= settings.result_ttl
     assert (producer.result("o1") or {})["status"] == "succeeded"
 
 
@@ -200,7 +200,7 @@ def test_a_collect_after_redis_forgot_its_scripts_stores_everything(
     batch = submitted_batch(producer, store, 4)
     redis.script_flush()
     collector = Collector(store, batch, RecordingDispatcher(), settings)
-    collector.read_file([line("ok", f"o{n}") or b"" for n in range(4)])
+    collector.settle_lines([line("ok", f"o{n}") or b"" for n in range(4)])
     collector.close()
     assert collector.report.succeeded == 4
     assert [(producer.result(f"o{n}") or {}).get("status") for n in range(4)] == ["succeeded"] * 4
@@ -216,33 +216,33 @@ def test_bulk_successes_whose_dispatch_was_lost_fall_due_with_their_batch(
     and one whose old claim has not ended yet is due when that ends."""
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, 6)  # o1, o3, o5 have a callback
-    ptag, pk, entry = batch.partition, store.pk(batch.partition), batch_entry(batch.id)
+    tag, keys, entry = batch.partition, store.keys_of(batch.partition), batch_entry(batch.id)
     held_until = time.time() + 10 * settings.lease_seconds
-    redis.hset(pk.item("o3"), "dl_until", 1)  # revived: its old claim ended long ago
-    redis.hset(pk.item("o5"), "dl_until", held_until)  # revived while an old claim holds it
+    redis.hset(keys.item("o3"), "delivery_lease", 1)  # revived: its old claim ended long ago
+    redis.hset(keys.item("o5"), "delivery_lease", held_until)  # revived while an old claim holds it
     collector = Collector(store, batch, RecordingDispatcher(), settings)  # dispatches nothing
-    collector.read_file([line("ok", f"o{n}") or b"" for n in range(6)])
+    collector.settle_lines([line("ok", f"o{n}") or b"" for n in range(6)])
     collector.close()
-    assert redis.zrange(pk.undelivered, 0, -1) == [entry.encode()]
-    assert store.due_deliveries(ptag, time.time(), 100) == []  # leased by the collect
+    assert redis.zrange(keys.undelivered, 0, -1) == [entry.encode()]
+    assert store.deliveries.due(tag, time.time(), 100) == []  # leased by the collect
 
-    assert store.claim_deliveries(ptag, ["o0", "o1"]) == ["o1"]  # one task got through
+    assert store.deliveries.take(tag, ["o0", "o1"]) == ["o1"]  # one task got through
     later = time.time() + settings.lease_seconds + 1
-    assert sorted(store.due_deliveries(ptag, later, 100)) == ["o1", "o2", "o3", "o4", "o5"]
-    assert sorted(store.claim_deliveries(ptag, ["o2", "o3", "o4", "o5"])) == ["o3"]
-    assert redis.zscore(pk.undelivered, entry) is None
-    assert redis.zscore(pk.undelivered, "o5") == held_until
-    assert store.delivered(ptag, ["o1", "o3"]) == 2
-    assert store.due_deliveries(ptag, held_until + 1, 100) == ["o5"]
-    redis.hset(pk.item("o5"), "dl_until", 0)  # the old claim's task gave up
-    assert store.claim_deliveries(ptag, ["o5"]) == ["o5"]
-    assert store.delivered(ptag, ["o5"]) == 1
+    assert sorted(store.deliveries.due(tag, later, 100)) == ["o1", "o2", "o3", "o4", "o5"]
+    assert sorted(store.deliveries.take(tag, ["o2", "o3", "o4", "o5"])) == ["o3"]
+    assert redis.zscore(keys.undelivered, entry) is None
+    assert redis.zscore(keys.undelivered, "o5") == held_until
+    assert store.deliveries.mark_delivered(tag, ["o1", "o3"]) == 2
+    assert store.deliveries.due(tag, held_until + 1, 100) == ["o5"]
+    redis.hset(keys.item("o5"), "delivery_lease", 0)  # the old claim's task gave up
+    assert store.deliveries.take(tag, ["o5"]) == ["o5"]
+    assert store.deliveries.mark_delivered(tag, ["o5"]) == 1
     assert set(producer.states([f"o{n}" for n in range(6)]).values()) == {"delivered"}
-    assert redis.zcard(pk.undelivered) == 0
+    assert redis.zcard(keys.undelivered) == 0
 
     # An entry whose count went wrong (its items were deleted by hand, say) finds nothing
     # left to claim when it falls due, and goes.
-    redis.zadd(pk.undelivered, {entry: 0})
-    redis.hincrby(pk.batch(batch.id), "unclaimed", 2)
-    assert store.due_deliveries(ptag, later, 100) == []
-    assert redis.zcard(pk.undelivered) == 0
+    redis.zadd(keys.undelivered, {entry: 0})
+    redis.hincrby(keys.batch(batch.id), "unclaimed", 2)
+    assert store.deliveries.due(tag, later, 100) == []
+    assert redis.zcard(keys.undelivered) == 0

@@ -134,6 +134,6 @@ def test_unallowed_webhook_is_dead_lettered_with_its_reason(
         }
     )
     wait_for(lambda: producer.status("ssrf").state == "delivered", 60, "delivery settled")
-    raw = redis.hget(producer.locate("ssrf").item("ssrf"), "dl_err") or b""
+    raw = redis.hget(producer.locate("ssrf").item("ssrf"), "delivery_error") or b""
     assert b"webhook_failed" in raw and b"non-public" in raw
     assert producer.result("ssrf") is not None  # the Redis result is kept all the same

@@ -10,7 +10,7 @@ from producers.keys import partition_tag
 from worker.lifecycle.packing import pack
 from worker.store import Batch, Store
 
-PTAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
+TAG = partition_tag("/v1/chat/completions", "gpt-4o-mini")
 
 
 class RecordingDispatcher:
@@ -19,13 +19,13 @@ class RecordingDispatcher:
     def __init__(self) -> None:
         self.delivered: list[str] = []
 
-    def pack(self, ptag: str) -> None: ...
+    def pack(self, tag: str) -> None: ...
 
     def submit(self, batch_id: str) -> None: ...
 
     def collect(self, batch_id: str) -> None: ...
 
-    def deliver(self, ptag: str, item_ids: list[str]) -> None:
+    def deliver(self, tag: str, item_ids: list[str]) -> None:
         self.delivered += item_ids
 
 
@@ -42,11 +42,13 @@ def submitted_batch(
         ]
     )
     with tempfile.TemporaryDirectory() as scratch:  # the file itself is not needed
-        packed = pack(store, store.settings, PTAG, Path(scratch))
+        packed = pack(store, store.settings, TAG, Path(scratch))
     assert packed is not None
     bid = packed.batch_id
-    assert store.transition(bid, "packed", "uploading")
-    assert store.transition(bid, "uploading", "submitted", live="add", openai_id="batch_fuzz")
-    store.mark_submitted(bid)
-    assert store.transition(bid, "submitted", state, lease=True, live="rem")
-    return store.batch(bid)
+    assert store.batches.transition(bid, "packed", "uploading")
+    assert store.batches.transition(
+        bid, "uploading", "submitted", live="add", provider_id="batch_fuzz"
+    )
+    store.batches.mark_submitted(bid)
+    assert store.batches.transition(bid, "submitted", state, lease=True, live="rem")
+    return store.batches.get(bid)

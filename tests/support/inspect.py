@@ -7,14 +7,22 @@ from collections import Counter
 from redis import Redis
 
 from producers.keys import PartitionKeys
-from producers.producer import Producer, text
+from producers.producer import Producer
+from producers.replies import text
 from worker.store import Batch, Store
 
 
 def all_batches(store: Store) -> list[Batch]:
     return [
-        store.batch(b) for p in store.partitions() for b in store.batch_ids(p.tag, limit=10_000)
+        store.batches.get(b)
+        for p in store.partitions.all()
+        for b in store.batches.ids(p.tag, limit=10_000)
     ]
+
+
+def provider_reached(store: Store, status: str) -> bool:
+    """Whether any batch has had ``status`` at the provider."""
+    return any(b.get("provider_status") == status for b in all_batches(store))
 
 
 def membership(store: Store) -> Counter[str]:
@@ -22,14 +30,14 @@ def membership(store: Store) -> Counter[str]:
     seen: Counter[str] = Counter()
     for batch in all_batches(store):
         if batch.state != "abandoned":
-            seen.update(store.members(batch.id))
+            seen.update(store.batches.item_ids(batch.id))
     return seen
 
 
-def queued_ids(redis: Redis, pk: PartitionKeys) -> list[bytes]:
+def queued_ids(redis: Redis, keys: PartitionKeys) -> list[bytes]:
     """The ids in a partition's queue, in order, read segment by segment."""
-    segments = [text(s) for s in redis.lrange(pk.queue, 0, -1)]
-    return [text(i).encode() for s in segments for i in redis.lrange(pk.segment_ids(s), 0, -1)]
+    segments = [text(s) for s in redis.lrange(keys.queue, 0, -1)]
+    return [text(i).encode() for s in segments for i in redis.lrange(keys.segment_ids(s), 0, -1)]
 
 
 def states(producer: Producer, ids: list[str]) -> Counter[str]:

@@ -24,33 +24,34 @@ def overview(store: Store) -> dict[str, Any]:
     """Partitions, live batches and dead letters, as plain data."""
     now = time.time()
     partitions = []
-    for p in store.partitions():
-        oldest = store.oldest_enqueued(p.tag)
-        pk = store.pk(p.tag)
+    for p in store.partitions.all():
+        oldest = store.queues.oldest_enqueued(p.tag)
+        keys = store.keys_of(p.tag)
         partitions.append(
             {
                 "partition": p.tag,
                 "endpoint": p.endpoint,
                 "model": p.model,
-                "queued": store.queue_depth(p.tag),
-                "delayed": int(store.redis.zcard(pk.delayed)),
+                "queued": store.queues.depth(p.tag),
+                "delayed": int(store.redis.zcard(keys.delayed)),
                 "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
-                "dead_letters": int(store.redis.zcard(pk.dead)),
-                "counts": store.counts(p.tag),
-                "backoff_until": float(store.meta(p.tag).get("backoff_until") or 0) or None,
+                "dead_letters": int(store.redis.zcard(keys.dead)),
+                "counts": store.partitions.counts(p.tag),
+                "backoff_until": float(store.partitions.meta(p.tag).get("backoff_until") or 0)
+                or None,
             }
         )
     batches = []
-    for batch_id in store.live_batches():
-        b = store.batch(batch_id)
+    for batch_id in store.batches.live():
+        b = store.batches.get(batch_id)
         batches.append(
             {
                 "batch_id": batch_id,
-                "openai_id": b.openai_id,
-                "status": b.get("oa_status"),
-                "requests": int(b.number("n")),
-                "completed": int(b.number("oa_completed")),
-                "failed": int(b.number("oa_failed")),
+                "provider_id": b.provider_id,
+                "status": b.get("provider_status"),
+                "requests": int(b.number("items")),
+                "completed": int(b.number("provider_completed")),
+                "failed": int(b.number("provider_failed")),
                 "stuck": b.get("stuck") or None,
                 "expires_in_seconds": round(b.number("expires_at") - now, 0)
                 if b.number("expires_at")
@@ -69,7 +70,7 @@ def provider_files(store: Store, settings: Settings) -> dict[str, Any]:
         held: dict[str, Any] = held_at_provider(api)
     except BatchrelayError as error:
         return {"error": str(error)}
-    return {**held, "awaiting_cleanup": store.files_awaiting_cleanup()}
+    return {**held, "awaiting_cleanup": store.files.awaiting_cleanup()}
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -135,13 +136,13 @@ def run_cancel(args: argparse.Namespace) -> int:
     settings = Settings()
 
     store = Store(connect(settings), settings)
-    batch = store.batch(args.batch)
-    if batch.state != BatchState.SUBMITTED or not batch.openai_id:
+    batch = store.batches.get(args.batch)
+    if batch.state != BatchState.SUBMITTED or not batch.provider_id:
         print(f"batch {args.batch} is {batch.state}, not live at OpenAI", file=sys.stderr)
         return 1
-    remote = BatchAPI(settings).cancel(batch.openai_id)
+    remote = BatchAPI(settings).cancel(batch.provider_id)
     print(
-        f"batch {args.batch} ({batch.openai_id}): {remote.status}; "
+        f"batch {args.batch} ({batch.provider_id}): {remote.status}; "
         "its unfinished items will be requeued"
     )
     return 0

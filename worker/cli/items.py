@@ -127,23 +127,9 @@ def run_results(args: argparse.Namespace) -> int:
         return 2
     with open_output(args.output) as out:
         count = 0
-        seen: set[str] = set()
-        for ptag in producer.partitions():
-            pk = producer.keys.partition(ptag)
-            for key in producer.redis.scan_iter(match=pk.results("*"), count=1000):
-                # An item sent back by a batch left it an empty result; a retried one may have
-                # results in two batches, and is read (once) from its latest.
-                ids = [
-                    i for i, tail in producer.redis.hscan_iter(key, count=1000)
-                    if tail and i.decode() not in seen
-                ]  # fmt: skip
-                for start in range(0, len(ids), 1000):
-                    chunk = [i.decode() for i in ids[start : start + 1000]]
-                    seen.update(chunk)
-                    for _, result in producer.iter_results(chunk):
-                        if result is not None:
-                            out.write(output_line(result) + b"\n")
-                            count += 1
+        for result in producer.all_results():
+            out.write(output_line(result) + b"\n")
+            count += 1
     if args.output:
         console().print(f"wrote {count} results to {args.output}")
     return 0
@@ -181,9 +167,11 @@ def run_retry(args: argparse.Namespace) -> int:
 
     producer = Producer.from_url()
     store = Store(producer.redis, Settings())
-    revived = sum(store.revive(p.tag, args.reason or "") for p in store.partitions())
+    retried = sum(
+        store.outcomes.retry_dead(p.tag, args.reason or "") for p in store.partitions.all()
+    )
     print(
-        f"requeued {revived} dead-lettered items"
+        f"retried {retried} dead-lettered items"
         + (f" with reason {args.reason}" if args.reason else "")
     )
     return 0
@@ -207,6 +195,8 @@ def add_item_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     inspect.add_argument("item")
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(handler=run_inspect)
-    retry = sub.add_parser("retry", help="requeue dead-lettered items")
+    retry = sub.add_parser(
+        "retry", help="retry dead-lettered items (queued again, for a first attempt)"
+    )
     retry.add_argument("--reason", help="only items whose dead-letter code starts with this")
     retry.set_defaults(handler=run_retry)

@@ -16,8 +16,8 @@ IN_FLIGHT_STATES = ("queued", "packed", "submitted", "succeeded", "dead")
 def in_flight(producer: Producer) -> int:
     """Items not yet delivered, over every partition (from the per-partition counters)."""
     total = 0
-    for ptag in producer.partitions():
-        counts = producer.redis.hmget(producer.keys.partition(ptag).counts, *IN_FLIGHT_STATES)
+    for tag in producer.partitions():
+        counts = producer.redis.hmget(producer.keys.partition(tag).counts, *IN_FLIGHT_STATES)
         total += sum(int(c or 0) for c in counts)
     return total
 

@@ -1,9 +1,9 @@
 """Collection: stream a finished batch's output and error files into per-item outcomes.
 
 Lines are joined to items by custom_id (order is not guaranteed). Items with no line are
-settled by the batch's status: expired and cancelled ones go back to the queue, a failed
-batch's validation errors dead-letter the items of their lines. Settling skips what the
-batch already settled, so a collect resumed after a crash repeats nothing.
+settled by the batch's status (unfinished_outcome): expired and cancelled ones go back to the
+queue, a failed batch's validation errors dead-letter the items of their lines. Settling
+skips what the batch already settled, so a collect resumed after a crash repeats nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from producers.settings import Settings
 from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
-from worker.lifecycle.settling import PlainSettler
+from worker.lifecycle.settling import BulkSettler
 from worker.openai_api import BatchAPI
-from worker.outcomes import BadLine, classify, decode, success_of
+from worker.outcomes import BadLine, classify, parse_line, success_of
 from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
@@ -54,8 +54,8 @@ class CollectReport:
 class Collector:
     """Settles one batch; holds the chunk being built and what it has counted.
 
-    Plain successes of the batch's members, nearly every line, are stored in bulk: a full
-    chunk is sent to Redis and its reply read when the next chunk is ready (PlainSettler), so
+    Successes of the batch's items, nearly every line, are stored in bulk: a full chunk is
+    sent to Redis and its reply read when the next chunk is ready (BulkSettler), so
     the work in Redis and the JSON work here overlap. One chunk is in flight, so memory stays
     bounded and chunks settle in order. Other outcomes are settled one by one, at once, after
     the chunk in flight.
@@ -76,47 +76,47 @@ class Collector:
         self.settings = settings
         self.report = CollectReport()
         self._pending: list[Outcome] = []
-        self._plain: list[bytes] = []  # id and output line of each success, in turn
-        self._plain_ids: list[str] = []
+        self._successes: list[bytes] = []  # id and output line of each success, in turn
+        self._success_ids: list[str] = []
         self._pending_bytes = 0
-        self._settler = PlainSettler(store, batch)
+        self._settler = BulkSettler(store, batch)
         self._renew_at = 0.0  # when the lock and the lease are renewed next (monotonic)
-        self._members: set[str] = set()
+        self._items: set[str] = set()
         self._no_callback: set[str] = set()
-        # Members with no line yet: id -> the id encoded.
+        # The batch's items with no line yet: id -> the id encoded.
         self._unseen: dict[str, bytes] | None = None
 
-    def _unseen_members(self) -> dict[str, bytes]:
+    def _unseen_items(self) -> dict[str, bytes]:
         if self._unseen is None:
-            self._members, self._no_callback = self.store.member_sets(self.batch.id)
-            self._unseen = {m: m.encode() for m in self._members}
+            self._items, self._no_callback = self.store.batches.item_id_sets(self.batch.id)
+            self._unseen = {i: i.encode() for i in self._items}
         return self._unseen
 
     def add(self, outcome: Outcome, line: bytes | None = None) -> None:
         """Settle ``outcome``; a success given with its output ``line`` is stored in bulk, the
         line becoming the item's result as it is."""
         item_id = outcome.item_id
-        encoded = self._unseen_members().pop(item_id, None)
-        if encoded is None and item_id in self._members:
+        encoded = self._unseen_items().pop(item_id, None)
+        if encoded is None and item_id in self._items:
             self.report.skipped += 1  # a second line for one item: the first one counts
             return
         if encoded is not None and line is not None and outcome.kind == "ok":
-            self._add_plain(encoded, item_id, line)
+            self._add_success(encoded, item_id, line)
             return
         self._pending.append(outcome)
         self._pending_bytes += len(line or b"")
         self._maybe_send()
 
-    def _add_plain(self, encoded: bytes, item_id: str, line: bytes) -> None:
-        """Add a member's success to the bulk settle."""
-        self._plain += (encoded, line)
-        self._plain_ids.append(item_id)
+    def _add_success(self, encoded: bytes, item_id: str, line: bytes) -> None:
+        """Add the success of one of the batch's items to the bulk settle."""
+        self._successes += (encoded, line)
+        self._success_ids.append(item_id)
         self._pending_bytes += len(line)
         self._maybe_send()
 
     def _maybe_send(self) -> None:
         # Bounded by bytes too: 1,000 pending lines of long completions could hold 40+ MB.
-        pending = len(self._pending) + len(self._plain_ids)
+        pending = len(self._pending) + len(self._success_ids)
         if pending >= SETTLE_CHUNK or self._pending_bytes >= SETTLE_BYTES:
             self._send()
 
@@ -131,17 +131,17 @@ class Collector:
         self._settler.close()
 
     def _send(self) -> None:
-        chunk, plain, plain_ids = self._pending, self._plain, self._plain_ids
-        if not chunk and not plain:
+        chunk, successes, success_ids = self._pending, self._successes, self._success_ids
+        if not chunk and not successes:
             return
-        self._pending, self._plain, self._plain_ids = [], [], []
+        self._pending, self._successes, self._success_ids = [], [], []
         self._pending_bytes = 0
         prepared = None
-        if plain:  # packed while Redis still runs the chunk in flight
-            prepared = self._settler.prepare(plain, plain_ids, self._no_callback)
+        if successes:  # packed while Redis still runs the chunk in flight
+            prepared = self._settler.prepare(successes, success_ids, self._no_callback)
         self._finish()
         if chunk:
-            self._account(self.store.settle(self.batch, chunk))
+            self._account(self.store.outcomes.settle(self.batch, chunk))
         if prepared is not None:
             self._settler.send(prepared)
 
@@ -158,22 +158,23 @@ class Collector:
         now = time.monotonic()
         if now >= self._renew_at:  # one round trip each: not for every chunk
             self.keep_lock()
-            self.store.renew_lease(self.batch.id)
+            self.store.batches.renew_lease(self.batch.id)
             self._renew_at = now + self.settings.lease_seconds / 10
         finished = settled.finished
         chunk = self.settings.delivery_chunk
         for start in range(0, len(finished), chunk):
             self.dispatcher.deliver(self.batch.partition, finished[start : start + chunk])
 
-    def read_file(self, lines: Iterable[bytes]) -> None:
-        report, unseen = self.report, self._unseen_members()
+    def settle_lines(self, lines: Iterable[bytes]) -> None:
+        """Settle the items of an output or error file's lines."""
+        report, unseen = self.report, self._unseen_items()
         for raw in lines:
             try:
-                line = decode(raw)
+                line = parse_line(raw)
                 success = success_of(line)
-                # The usual line: the first of a member, a success, stored in bulk as it came.
+                # The usual line: the first of an item, a success, stored in bulk as it came.
                 if success is not None and (encoded := unseen.pop(success[0], None)) is not None:
-                    self._add_plain(encoded, success[0], raw)
+                    self._add_success(encoded, success[0], raw)
                     tokens = success[1]
                 else:
                     parsed = classify(line)
@@ -199,75 +200,57 @@ def line_errors(batch: Batch) -> dict[int, tuple[str, str]]:
     return out
 
 
-def settle_unfinished(collector: Collector, batch: Batch, settings: Settings) -> None:
-    """Give every item that got no line its outcome from the batch's own status."""
-    state = batch.state
-    errors = line_errors(batch) if state == BatchState.FAILED else {}
+# How an item that got no line ends, by its batch's status (a failed batch's items are
+# settled by unfinished_outcome itself): retried with an attempt counted.
+UNFINISHED = {
+    BatchState.EXPIRED: ("batch_expired", "batch expired"),
+    BatchState.CANCELLED: ("batch_cancelled", "batch cancelled"),
+}
+
+
+def unfinished_outcome(
+    item_id: str, batch: Batch, line: int | None, errors: dict[int, tuple[str, str]]
+) -> Outcome:
+    """The outcome of an item of ``batch`` that got no line in its files; ``line``: its
+    1-based line in the batch's file, ``errors``: a failed batch's validation errors."""
+    if batch.state in UNFINISHED:
+        code, message = UNFINISHED[BatchState(batch.state)]
+        return Outcome(item_id, "retry", code=code, message=message)
+    if batch.state != BatchState.FAILED:
+        return Outcome(
+            item_id, "retry", code="missing_output", message="no output line for this item"
+        )
     batch_code = batch.get("error_code")
-    members = collector.store.members(batch.id) if errors else []
-    line_of = {item_id: n for n, item_id in enumerate(members, start=1)}
-    for chunk in collector.store.unsettled(batch.id):
+    if line in errors:
+        code, message = errors[line]
+        return Outcome(item_id, "dead", code=code, message=f"line {line}: {message}")
+    if errors or batch_code == "token_limit_exceeded":
+        # The batch failed for other lines, or for the provider's token quota: no attempt.
+        message = "requeued: batch failed for other lines"
+        return Outcome(item_id, "requeue", code=batch_code or "batch_failed", message=message)
+    return Outcome(
+        item_id, "retry", code=batch_code or "batch_failed", message=batch.get("error_message")
+    )
+
+
+def settle_unfinished(collector: Collector, batch: Batch) -> None:
+    """Give every item that got no line its outcome from the batch's own status."""
+    errors = line_errors(batch) if batch.state == BatchState.FAILED else {}
+    item_ids = collector.store.batches.item_ids(batch.id) if errors else []
+    line_of = {item_id: n for n, item_id in enumerate(item_ids, start=1)}
+    for chunk in collector.store.outcomes.unsettled(batch.id):
         for item_id in chunk:
-            if state == BatchState.EXPIRED:
-                collector.add(
-                    Outcome(item_id, "retry", code="batch_expired", message="batch expired")
-                )
-            elif state == BatchState.CANCELLED:
-                collector.add(
-                    Outcome(item_id, "retry", code="batch_cancelled", message="batch cancelled")
-                )
-            elif state == BatchState.FAILED and item_id in line_of and line_of[item_id] in errors:
-                code, message = errors[line_of[item_id]]
-                collector.add(
-                    Outcome(
-                        item_id, "dead", code=code, message=f"line {line_of[item_id]}: {message}"
-                    )
-                )
-            elif state == BatchState.FAILED and (errors or batch_code == "token_limit_exceeded"):
-                collector.add(
-                    Outcome(
-                        item_id,
-                        "requeue",
-                        code=batch_code or "batch_failed",
-                        message="requeued: batch failed for other lines",
-                    )
-                )
-            elif state == BatchState.FAILED:
-                collector.add(
-                    Outcome(
-                        item_id,
-                        "retry",
-                        code=batch_code or "batch_failed",
-                        message=batch.get("error_message"),
-                    )
-                )
-            else:
-                collector.add(
-                    Outcome(
-                        item_id,
-                        "retry",
-                        code="missing_output",
-                        message="no output line for this item",
-                    )
-                )
+            collector.add(unfinished_outcome(item_id, batch, line_of.get(item_id), errors))
     collector.flush()
 
 
-def back_off_model(store: Store, settings: Settings, ptag: str) -> None:
-    """After token_limit_exceeded, stop packing this partition for a while (exponential)."""
-    strikes = int(float(store.meta(ptag).get("token_strikes") or 0)) + 1
-    delay = min(settings.token_backoff * 2 ** (strikes - 1), settings.token_backoff_max)
-    store.set_meta(ptag, token_strikes=strikes, backoff_until=time.time() + delay)
-    log.warning("partition %s: token_limit_exceeded, backing off %.0fs", ptag, delay)
-
-
-def read_files(collector: Collector, api: BatchAPI, batch: Batch) -> None:
+def settle_output_files(collector: Collector, api: BatchAPI, batch: Batch) -> None:
     """Settle the items of the batch's output and error files."""
     for name in ("output_file_id", "error_file_id"):
         file_id = batch.get(name)
         if file_id:
             try:
-                collector.read_file(api.lines(file_id))
+                collector.settle_lines(api.lines(file_id))
             except OpenAIError as error:
                 if error.retryable:
                     raise
@@ -287,21 +270,22 @@ def collect(
 ) -> CollectReport | None:
     """Settle every item of a terminal batch. The caller holds the batch lock; ``keep_lock``
     renews it after every settled chunk."""
-    batch = store.batch(batch_id)
+    batch = store.batches.get(batch_id)
     if batch.state not in COLLECTABLE.split(","):
         return None
     collector = Collector(store, batch, dispatcher, settings, keep_lock)
     try:
-        read_files(collector, api, batch)
-        settle_unfinished(collector, batch, settings)
+        settle_output_files(collector, api, batch)
+        settle_unfinished(collector, batch)
     finally:
         collector.close()
     report = collector.report
     if batch.get("error_code") == "token_limit_exceeded":
-        back_off_model(store, settings, batch.partition)
+        delay = store.partitions.back_off(batch.partition, time.time())
+        log.warning("partition %s: token_limit_exceeded, backing off %.0fs", batch.partition, delay)
     elif batch.state == BatchState.COMPLETED:
-        store.set_meta(batch.partition, token_strikes=0)
-    if store.transition(
+        store.partitions.set_meta(batch.partition, token_strikes=0)
+    if store.batches.transition(
         batch_id,
         COLLECTABLE,
         BatchState.COLLECTED,
@@ -312,9 +296,9 @@ def collect(
         tokens_in=report.tokens_in,
         tokens_out=report.tokens_out,
     ):
-        store.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
-        store.add_count(batch.partition, "tokens_in", report.tokens_in)
-        store.add_count(batch.partition, "tokens_out", report.tokens_out)
+        store.partitions.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
+        store.partitions.add_count(batch.partition, "tokens_in", report.tokens_in)
+        store.partitions.add_count(batch.partition, "tokens_out", report.tokens_out)
     log.info(
         "batch %s (%s): %d succeeded, %d retried, %d dead, %d bad lines",
         batch_id,

@@ -46,28 +46,28 @@ def deliver(
     settings: Settings,
     send_task: SendTask,
     webhooks: WebhookSender,
-    ptag: str,
+    tag: str,
     item_ids: list[str],
 ) -> DeliveryReport:
     """Deliver a chunk of one partition's finished items."""
     report = DeliveryReport()
     done: list[str] = []
-    claimed = store.claim_deliveries(ptag, item_ids)
-    for item_id, stored in store.delivery_payloads(ptag, claimed).items():
+    taken = store.deliveries.take(tag, item_ids)
+    for item_id, stored in store.deliveries.payloads(tag, taken).items():
         fields, raw = stored.fields, stored.raw
         if stored.state not in DELIVERABLE:
             if stored.state == "delivered":
                 done.append(item_id)
             continue
-        if not fields["cb"] or raw is None:
-            if fields["cb"]:
+        if not fields["callback"] or raw is None:
+            if fields["callback"]:
                 log.warning("item %s: result expired before delivery", item_id)
             done.append(item_id)  # without a callback its Redis result is its delivery
             continue
-        callback = Callback.model_validate_json(fields["cb"])
+        callback = Callback.model_validate_json(fields["callback"])
         result = orjson.loads(raw)
         key = str(result.get("idempotency_key", item_id))
-        if callback.task and not fields["dl_task"]:
+        if callback.task and not fields["callback_sent"]:
             send_task(callback.task, callback.queue, result, key)
             report.celery += 1
             if report.celery == 10:
@@ -77,18 +77,23 @@ def deliver(
                 webhooks.send(callback.url, raw, key, callback.headers)
                 report.webhooks += 1
             except DeliveryFailed as error:
-                tries = int(fields["wh_tries"] or 0) + 1
-                # The Celery callback already went out: remember it so the retry skips it.
-                # ... and release the claim, so the retry at its due time may take it.
-                store.mark_item(
-                    ptag, item_id, wh_tries=tries, wh_err=str(error)[:300], dl_task=1, dl_until=0
+                tries = int(fields["webhook_tries"] or 0) + 1
+                # The Celery callback already went out: remember it so the retry skips it,
+                # and end the lease, so the retry at its due time may take the item.
+                store.deliveries.note(
+                    tag,
+                    item_id,
+                    webhook_tries=tries,
+                    webhook_error=str(error)[:300],
+                    callback_sent=1,
+                    delivery_lease=0,
                 )
                 if error.retryable and tries < settings.webhook_max_tries:
-                    store.retry_delivery_at(ptag, item_id, time.time() + webhook_backoff(tries))
+                    store.deliveries.retry_at(tag, item_id, time.time() + webhook_backoff(tries))
                     report.webhook_retries += 1
                     log.info("item %s: webhook try %d failed, retrying: %s", item_id, tries, error)
                     continue
-                store.dead_letter_delivery(ptag, item_id, f"webhook_failed: {error}")
+                store.deliveries.dead_letter(tag, item_id, f"webhook_failed: {error}")
                 report.webhook_dead += 1
                 log.warning(
                     "item %s: webhook dead-lettered after %d tries: %s", item_id, tries, error
@@ -100,6 +105,6 @@ def deliver(
         ("webhook_retry", report.webhook_retries),
     ):
         if n:
-            store.add_count(ptag, name, n)
-    report.delivered = store.delivered(ptag, done)
+            store.partitions.add_count(tag, name, n)
+    report.delivered = store.deliveries.mark_delivered(tag, done)
     return report

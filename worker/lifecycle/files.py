@@ -55,30 +55,30 @@ def clean_batch(
     """Delete one batch's files if it is finished; otherwise look again a lease later."""
     report = FilesReport()
     try:
-        batch = store.batch(batch_id)
+        batch = store.batches.get(batch_id)
     except BatchNotFound:  # forgotten: nothing left to know its files by
-        store.end_file_cleanup(batch_id)
+        store.files.end_cleanup(batch_id)
         return report
     if batch.state not in FINISHED:
         report.deferred += 1
-        store.defer_file_cleanup(batch_id, now + settings.lease_seconds)
+        store.files.defer_cleanup(batch_id, now + settings.lease_seconds)
         return report
     try:
         report.deleted += delete_files(store, api, batch)
     except OpenAIError as error:
         report.failed += 1
         log.warning("batch %s: deleting its files failed, retried later: %s", batch_id, error)
-        store.defer_file_cleanup(batch_id, now + settings.lease_seconds)
+        store.files.defer_cleanup(batch_id, now + settings.lease_seconds)
         return report
-    store.end_file_cleanup(batch_id)
+    store.files.end_cleanup(batch_id)
     return report
 
 
 def clean_up(store: Store, api: BatchAPI, settings: Settings, now: float) -> FilesReport:
     """Delete the files of every finished batch that is due."""
     report = FilesReport()
-    for partition in store.partitions():
-        for batch_id in store.due_file_cleanups(partition.tag, now, CLEANUPS_PER_PASS):
+    for partition in store.partitions.all():
+        for batch_id in store.files.due_cleanups(partition.tag, now, CLEANUPS_PER_PASS):
             done = clean_batch(store, api, settings, batch_id, now)
             report.deleted += done.deleted
             report.failed += done.failed
@@ -95,7 +95,7 @@ def held_at_provider(api: BatchAPI) -> dict[str, int]:
 
 def sweep_orphans(store: Store, api: BatchAPI, settings: Settings, now: float) -> int:
     """Delete uploads named after a batch of ours that recorded another file (or none)."""
-    ours = {p.tag for p in store.partitions()}
+    ours = {p.tag for p in store.partitions.all()}
     deleted = 0
     for remote in api.files():
         batch_id = remote.filename.removesuffix(".jsonl")
@@ -104,7 +104,7 @@ def sweep_orphans(store: Store, api: BatchAPI, settings: Settings, now: float) -
         try:
             if batch_partition(batch_id) not in ours:
                 continue
-            recorded = store.batch(batch_id).get("input_file_id")
+            recorded = store.batches.get(batch_id).get("input_file_id")
         except (ValueError, BatchNotFound):
             continue
         if recorded != remote.id:

@@ -28,8 +28,8 @@ class HousekeepingReport:
 
 def release(store: Store, batch_id: str) -> int:
     """Return the items of a batch whose packer died to the queue, then drop its lease."""
-    released = store.release_members(batch_id, note="packer died")
-    store.drop_lease(batch_id)
+    released = store.batches.release_segments(batch_id, note="packer died")
+    store.batches.drop_lease(batch_id)
     if released:
         log.warning("batch %s: packer died, %d items returned to the queue", batch_id, released)
     return released
@@ -40,16 +40,16 @@ def keep_house(
 ) -> HousekeepingReport:
     """Act on expired leases and overdue deliveries. The caller holds the housekeeping lock."""
     report = HousekeepingReport()
-    for batch_id in store.expired_leases(now):
+    for batch_id in store.batches.expired_leases(now):
         try:
-            batch = store.batch(batch_id)
+            batch = store.batches.get(batch_id)
         except BatchNotFound:  # forgotten (past its time to live): nothing left to resume
-            store.drop_lease(batch_id)
+            store.batches.drop_lease(batch_id)
             continue
         if batch.state == BatchState.PACKING:
             # Abandoned under a lease: should this pass die before releasing the items, the
             # lease expires again and the next pass releases them (the branch below).
-            if store.transition(
+            if store.batches.transition(
                 batch_id, BatchState.PACKING, BatchState.ABANDONED, lease=True, note="packer died"
             ):
                 failpoint("housekeeping.release")
@@ -57,20 +57,20 @@ def keep_house(
         elif batch.state == BatchState.ABANDONED:
             report.released += release(store, batch_id)
         elif batch.state in RESUBMIT:
-            store.renew_lease(batch_id)
+            store.batches.renew_lease(batch_id)
             dispatcher.submit(batch_id)
             report.resubmitted += 1
             log.warning("batch %s: resuming submission from %s", batch_id, batch.state)
         elif batch.state in RECOLLECT:
-            store.renew_lease(batch_id)
+            store.batches.renew_lease(batch_id)
             dispatcher.collect(batch_id)
             report.recollected += 1
             log.warning("batch %s: resuming collection", batch_id)
         else:
-            store.drop_lease(batch_id)
-    for partition in store.partitions():
-        store.forget_finished(partition.tag, now)
-        ids = store.due_deliveries(partition.tag, now, DELIVERY_SCAN)
+            store.batches.drop_lease(batch_id)
+    for partition in store.partitions.all():
+        store.partitions.forget_finished(partition.tag, now)
+        ids = store.deliveries.due(partition.tag, now, DELIVERY_SCAN)
         for start in range(0, len(ids), settings.delivery_chunk):
             dispatcher.deliver(partition.tag, ids[start : start + settings.delivery_chunk])
         report.redelivered += len(ids)

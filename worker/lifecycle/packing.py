@@ -12,6 +12,7 @@ from producers.settings import Settings
 from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.store import Partition, Store
+from worker.store.queues import Limits
 
 log = logging.getLogger("batchrelay.packing")
 CLAIM_CHUNK = 5000
@@ -25,8 +26,8 @@ class PackedBatch:
     size: int
 
 
-def backoff_until(store: Store, ptag: str) -> float:
-    return float(store.meta(ptag).get("backoff_until") or 0)
+def backoff_until(store: Store, tag: str) -> float:
+    return float(store.partitions.meta(tag).get("backoff_until") or 0)
 
 
 def token_room(store: Store, settings: Settings, partition: Partition) -> int:
@@ -34,25 +35,25 @@ def token_room(store: Store, settings: Settings, partition: Partition) -> int:
     budget = settings.token_budgets.get(partition.model)
     if budget is None:
         return -1
-    in_flight = float(store.meta(partition.tag).get("tokens_in_flight") or 0)
+    in_flight = float(store.partitions.meta(partition.tag).get("tokens_in_flight") or 0)
     return max(0, int(budget - in_flight))
 
 
-def is_due(store: Store, settings: Settings, ptag: str, now: float) -> bool:
+def is_due(store: Store, settings: Settings, tag: str, now: float) -> bool:
     """A partition is due when a batch would be full or its oldest item waited flush_after."""
-    if backoff_until(store, ptag) > now:
+    if backoff_until(store, tag) > now:
         return False
-    if store.queue_depth(ptag) >= settings.max_requests_per_batch:
+    if store.queues.depth(tag) >= settings.max_requests_per_batch:
         return True
-    oldest = store.oldest_enqueued(ptag)
+    oldest = store.queues.oldest_enqueued(tag)
     return oldest is not None and now - oldest >= settings.flush_after
 
 
 def due_partitions(store: Store, settings: Settings, now: float) -> list[str]:
     """Promote items whose backoff passed, then list the partitions ready to pack."""
     due = []
-    for partition in store.partitions():
-        store.promote_due(partition.tag, now)
+    for partition in store.partitions.all():
+        store.queues.promote_due(partition.tag, now)
         if is_due(store, settings, partition.tag, now):
             due.append(partition.tag)
     return due
@@ -61,64 +62,65 @@ def due_partitions(store: Store, settings: Settings, now: float) -> list[str]:
 def pack(
     store: Store,
     settings: Settings,
-    ptag: str,
+    tag: str,
     directory: Path,
     keep_lock: Callable[[], object] = lambda: None,
 ) -> PackedBatch | None:
-    """Claim queued items of ``ptag`` into a new batch and write its JSONL file.
+    """Claim queued items of ``tag`` into a new batch and write its JSONL file.
 
     Returns None when nothing could be packed (empty queue, or the token budget is spent).
     The caller holds the partition's pack lock; ``keep_lock`` renews it after every claim.
     """
-    if store.queue_depth(ptag) == 0:
+    if store.queues.depth(tag) == 0:
         return None  # another pass took the items first; open no empty batch
-    partition = store.partition(ptag)
+    partition = store.partitions.get(tag)
     token_budget = token_room(store, settings, partition)
     if token_budget == 0:
-        log.info("partition %s: token budget spent, waiting", ptag)
+        log.info("partition %s: token budget spent, waiting", tag)
         return None
-    batch_id = store.new_batch_id(ptag)
-    store.transition(
+    batch_id = store.batches.new_id(tag)
+    store.batches.transition(
         batch_id,
         "new",
         BatchState.PACKING,
         lease=True,
         endpoint=partition.endpoint,
         model=partition.model,
-        created=time.time(),
+        created_at=time.time(),
     )
     count = size = inputs = tokens = 0
     path = directory / f"{batch_id}.jsonl"
     with path.open("wb") as handle:
         while True:
-            limits = (
-                settings.max_requests_per_batch - count,
-                settings.max_batch_bytes - size,
-                settings.max_embedding_inputs - inputs,
-                -1 if token_budget < 0 else token_budget - tokens,
+            limits = Limits(
+                items=settings.max_requests_per_batch - count,
+                bytes=settings.max_batch_bytes - size,
+                inputs=settings.max_embedding_inputs - inputs,
+                tokens=-1 if token_budget < 0 else token_budget - tokens,
             )
-            claim = store.claim(batch_id, CLAIM_CHUNK, limits)
-            if claim.count:
-                for lines in store.segment_lines(ptag, claim.segments):
+            claim = store.queues.claim_segments(batch_id, CLAIM_CHUNK, limits)
+            if claim.items:
+                for lines in store.queues.segment_lines(tag, claim.segments):
                     handle.write(b"\n".join(lines))
                     handle.write(b"\n")
                 failpoint("pack.mid")
-                count += claim.count
-                size += claim.size
+                count += claim.items
+                size += claim.bytes
                 inputs += claim.inputs
                 tokens += claim.tokens
                 keep_lock()
-                store.renew_lease(batch_id)
+                store.batches.renew_lease(batch_id)
             if claim.full or claim.exhausted or count >= settings.max_requests_per_batch:
                 break
     if count == 0:
-        store.transition(batch_id, BatchState.PACKING, BatchState.ABANDONED, note="nothing to pack")
+        abandoned = BatchState.ABANDONED
+        store.batches.transition(batch_id, BatchState.PACKING, abandoned, note="nothing to pack")
         path.unlink(missing_ok=True)
         return None
-    if not store.transition(batch_id, BatchState.PACKING, BatchState.PACKED, lease=True):
+    if not store.batches.transition(batch_id, BatchState.PACKING, BatchState.PACKED, lease=True):
         path.unlink(missing_ok=True)
         return None
     # Counted from packing on, so the next pack already sees this batch against the budget.
-    store.add_meta(ptag, "tokens_in_flight", tokens)
+    store.partitions.add_meta(tag, "tokens_in_flight", tokens)
     log.info("packed batch %s: %d requests, %d bytes", batch_id, count, size)
     return PackedBatch(batch_id, path, count, size)

@@ -31,13 +31,13 @@ def poll(
     """Retrieve each live batch once. The caller holds the poll lock; ``keep_lock`` renews it."""
     report = PollReport()
     started = time.time()
-    for batch_id in store.live_batches():
+    for batch_id in store.batches.live():
         keep_lock()
-        batch = store.batch(batch_id)
-        if not batch.openai_id:
+        batch = store.batches.get(batch_id)
+        if not batch.provider_id:
             continue
         try:
-            remote = api.retrieve(batch.openai_id)
+            remote = api.retrieve(batch.provider_id)
         except OpenAIError as error:
             report.errors += 1
             log.warning("batch %s: poll failed: %s", batch_id, error)
@@ -53,10 +53,10 @@ def poll(
             log.warning("batch %s: %s for %.0fs (stuck?)", batch_id, status, time.time() - since)
         elif batch.get("stuck"):
             summary["stuck"] = ""
-        store.set_batch(batch_id, **summary)
-        if status in TERMINAL_OPENAI_STATUSES and store.transition(
+        store.batches.update(batch_id, **summary)
+        if status in TERMINAL_OPENAI_STATUSES and store.batches.transition(
             batch_id, BatchState.SUBMITTED, BatchState(status), lease=True, live="rem"
         ):
             report.terminal.append(batch_id)
-    store.record_poll(started, time.time(), report.polled)
+    store.batches.record_poll(started, time.time(), report.polled)
     return report

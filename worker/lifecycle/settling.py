@@ -1,4 +1,4 @@
-"""Bulk settles of a batch's plain successes (settle_plain.lua), sent ahead of their replies.
+"""Bulk settles of a batch's successes (settle_successes.lua), sent ahead of their replies.
 
 A chunk is sent and its reply read later, when the next chunk is ready: Redis stores a chunk
 while the collector parses the next one. No thread: one would spend as long handing the GIL
@@ -15,35 +15,31 @@ from typing import Any
 from producers.keys import batch_entry
 from producers.scripts import NoScriptError
 from worker.store import Batch, Settled, Store
+from worker.store.calls import SettleSuccesses
 
 
 @dataclass(frozen=True, slots=True)
-class PlainChunk:
-    """A bulk settle ready to send: its script arguments, packed once, and its items."""
+class SuccessChunk:
+    """A bulk settle ready to send: its call, packed once, and its items."""
 
-    args: list[Any]
+    call: SettleSuccesses
     packed: Any
     ids: list[str]
     to_deliver: list[str]
 
 
-class PlainSettler:
+class BulkSettler:
     """Sends one batch's bulk settles, one in flight, on a connection of its own."""
 
     def __init__(self, store: Store, batch: Batch) -> None:
-        pk = store.pk(batch.partition)
-        self.scripts = store.scripts
-        self.lease = store.settings.lease_seconds
-        self.keys = [pk.results(batch.id), pk.undelivered, pk.counts, pk.batch(batch.id)]
-        self.fixed = [
-            store.settings.result_ttl, pk.waiting(""), pk.notify(""), pk.item_prefix,
-            batch_entry(batch.id),
-        ]  # fmt: skip
+        self.store = store
+        self.batch = batch
+        self.keys = store.keys_of(batch.partition)
         self.pool = store.redis.connection_pool
         self.conn: Any = None
-        self.in_flight: PlainChunk | None = None
+        self.in_flight: SuccessChunk | None = None
 
-    def prepare(self, pairs: list[bytes], ids: list[str], no_callback: set[str]) -> PlainChunk:
+    def prepare(self, pairs: list[bytes], ids: list[str], no_callback: set[str]) -> SuccessChunk:
         """A chunk to send: ``pairs`` holds each item's id and output line (which becomes its
         result as it is), ``ids`` the same ids; those in ``no_callback`` have no callback."""
         if no_callback:
@@ -52,12 +48,26 @@ class PlainSettler:
         else:
             flags, to_deliver = b"0" * len(ids), ids
         now = time.time()
-        args = [repr(now), repr(now + self.lease), *self.fixed, flags, *pairs]
-        sha = self.scripts.sha("settle_plain")
-        packed = self._connection().pack_command("EVALSHA", sha, len(self.keys), *self.keys, *args)
-        return PlainChunk(args, packed, ids, to_deliver)
+        keys, settings = self.keys, self.store.settings
+        call = SettleSuccesses(
+            results=keys.results(self.batch.id),
+            undelivered=keys.undelivered,
+            counts=keys.counts,
+            batch=keys.batch(self.batch.id),
+            now=repr(now),
+            delivery_until=repr(now + settings.lease_seconds),
+            result_ttl=settings.result_ttl,
+            waiting_prefix=keys.waiting(""),
+            notify_prefix=keys.notify(""),
+            item_prefix=keys.item_prefix,
+            batch_entry=batch_entry(self.batch.id),
+            no_callback_flags=flags,
+            ids_and_lines=pairs,
+        )
+        packed = self._connection().pack_command(*self.store.scripts.command(call))
+        return SuccessChunk(call, packed, ids, to_deliver)
 
-    def send(self, chunk: PlainChunk) -> None:
+    def send(self, chunk: SuccessChunk) -> None:
         """Send a prepared chunk; the one before it must have had its result() read."""
         assert self.in_flight is None, "one chunk in flight at a time"
         try:
@@ -76,7 +86,7 @@ class PlainSettler:
         try:
             skipped = self.conn.read_response()
         except NoScriptError:  # Redis restarted and forgot the script: run it again
-            skipped = self.scripts.run("settle_plain", self.keys, chunk.args)
+            skipped = self.store.scripts.run(chunk.call)
         except BaseException:
             self.close(drop=True)
             raise

@@ -27,7 +27,7 @@ def write_file(store: Store, batch_id: str, directory: Path) -> Path:
     """Rebuild a batch's JSONL file from Redis (the packer's own file died with it)."""
     path = directory / f"{batch_id}.jsonl"
     with path.open("wb") as handle:
-        for line in store.batch_lines(batch_id):
+        for line in store.batches.lines(batch_id):
             handle.write(line)
             handle.write(b"\n")
     return path
@@ -53,14 +53,14 @@ def submit(
 
     Raises OpenAIError when a retry may help; the batch stays leased in `uploading`.
     """
-    batch = store.batch(batch_id)
+    batch = store.batches.get(batch_id)
     if batch.state == BatchState.PACKED:
-        store.transition(batch_id, BatchState.PACKED, BatchState.UPLOADING, lease=True)
+        store.batches.transition(batch_id, BatchState.PACKED, BatchState.UPLOADING, lease=True)
     elif batch.state == BatchState.UPLOADING:
-        store.renew_lease(batch_id)
+        store.batches.renew_lease(batch_id)
     else:
         return batch.state == BatchState.SUBMITTED
-    batch = store.batch(batch_id)
+    batch = store.batches.get(batch_id)
     created = find_created(api, batch) if batch.get("create_intent") else None
     if created is None:
         file_id = batch.get("input_file_id")
@@ -69,44 +69,46 @@ def submit(
                 path = write_file(store, batch_id, directory)
             file_id = api.upload(path)
             failpoint("submit.after_upload")
-            store.record_upload(batch_id, file_id)
-        store.set_batch(batch_id, create_intent=time.time())
+            store.files.record_upload(batch_id, file_id)
+        store.batches.update(batch_id, create_intent=time.time())
         # With BATCHRELAY_REDIS_MIN_REPLICAS: a failover must not forget the intent, or the
         # next try would create a twin.
         store.replication.fence()
         try:
             created = api.create(file_id, batch.get("endpoint"), batch_id)
         except CreateOutcomeUnknown:
-            created = find_created(api, store.batch(batch_id))
+            created = find_created(api, store.batches.get(batch_id))
             if created is None:
                 raise
         failpoint("submit.after_create")
     if path is not None:
         path.unlink(missing_ok=True)
-    # Before the batch counts as submitted: collect takes its members for submitted items.
-    store.mark_submitted(batch_id)
-    moved = store.transition(
+    # Before the batch counts as submitted: collect finds its items by their submitted state.
+    store.batches.mark_submitted(batch_id)
+    moved = store.batches.transition(
         batch_id,
         BatchState.UPLOADING,
         BatchState.SUBMITTED,
         live="add",
-        openai_id=created.id,
+        provider_id=created.id,
         submitted_at=time.time(),
         **batch_summary(created),
     )
     if moved:
-        log.info("batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("n")))
+        log.info(
+            "batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("items"))
+        )
     return True
 
 
 def fail(store: Store, batch_id: str, code: str, message: str) -> int:
     """The batch cannot be created: its items count an attempt and go back (or die)."""
-    batch = store.batch(batch_id)
+    batch = store.batches.get(batch_id)
     settled = 0
-    for chunk in store.unsettled(batch_id):
+    for chunk in store.outcomes.unsettled(batch_id):
         outcomes = [Outcome(i, "retry", code=code, message=message[:500]) for i in chunk]
-        done = store.settle(batch, outcomes)
+        done = store.outcomes.settle(batch, outcomes)
         settled += done.succeeded + done.retried + done.dead
-    if store.transition(batch_id, "packed,uploading", BatchState.ABANDONED, note=code):
-        store.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
+    if store.batches.transition(batch_id, "packed,uploading", BatchState.ABANDONED, note=code):
+        store.partitions.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
     return settled

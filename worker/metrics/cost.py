@@ -43,8 +43,8 @@ def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
     table = price_table()
     discount = float(table.get("batch_discount", 0.5))
     out: dict[str, dict[str, float]] = {}
-    for partition in store.partitions():
-        counts = store.counts(partition.tag)
+    for partition in store.partitions.all():
+        counts = store.partitions.counts(partition.tag)
         tokens_in, tokens_out = counts.get("tokens_in", 0), counts.get("tokens_out", 0)
         prices = price_of(partition.model, table) or {"input": 0.0, "output": 0.0}
         realtime = (tokens_in * prices["input"] + tokens_out * prices["output"]) / 1_000_000

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from producers.producer import text
+from producers.replies import text
 from worker.metrics.cost import cost_by_model
 from worker.store import Store
 
@@ -63,20 +63,20 @@ def _number(raw: Any) -> float:
 def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     """Read every partition's queues and counters and every in-flight batch."""
     now = time.time() if now is None else now
-    partitions = store.partitions()
+    partitions = store.partitions.all()
     pipe = store.redis.pipeline(transaction=False)
     for p in partitions:
-        pk = store.pk(p.tag)
-        pipe.hgetall(pk.counts)
-        pipe.hget(pk.queue_state, "len")
-        pipe.zcard(pk.delayed)
-        pipe.lindex(pk.queue, 0)
-        pipe.zcard(pk.dead)
-        pipe.zcard(pk.batches)
-        pipe.hmget(pk.meta, ["backoff_until", "tokens_in_flight"])
-        pipe.smembers(pk.live)
-        pipe.zrange(pk.leases, 0, -1)
-        pipe.zcard(pk.file_cleanup)
+        keys = store.keys_of(p.tag)
+        pipe.hgetall(keys.counts)
+        pipe.hget(keys.queue_state, "length")
+        pipe.zcard(keys.delayed)
+        pipe.lindex(keys.queue, 0)
+        pipe.zcard(keys.dead)
+        pipe.zcard(keys.batches)
+        pipe.hmget(keys.meta, ["backoff_until", "tokens_in_flight"])
+        pipe.smembers(keys.live)
+        pipe.zrange(keys.leases, 0, -1)
+        pipe.zcard(keys.file_cleanup)
     first = pipe.execute()
     rows = [first[n : n + 10] for n in range(0, len(first), 10)]
 
@@ -86,15 +86,15 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
     ]
     pipe = store.redis.pipeline(transaction=False)
     for p, row, live_ids, leased_ids in zip(partitions, rows, live, leased, strict=True):
-        pk = store.pk(p.tag)
+        keys = store.keys_of(p.tag)
         if row[3]:
-            pipe.hget(pk.segment(_text(row[3])), "t0")
+            pipe.hget(keys.segment(_text(row[3])), "opened_at")
         else:
             pipe.echo("")
         for batch_id in live_ids:
-            pipe.hmget(pk.batch(batch_id), ["oa_status", "expires_at", "stuck"])
+            pipe.hmget(keys.batch(batch_id), ["provider_status", "expires_at", "stuck"])
         for batch_id in leased_ids:
-            pipe.hget(pk.batch(batch_id), "st")
+            pipe.hget(keys.batch(batch_id), "state")
     second = iter(pipe.execute())
 
     stats: list[PartitionStats] = []

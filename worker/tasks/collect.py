@@ -18,13 +18,13 @@ log = logging.getLogger("batchrelay.tasks")
 @app.task(name="batchrelay.collect", ignore_result=True)
 def collect_batch(batch_id: str) -> int:
     rt = runtime()
-    lock = rt.store.batch_lock(batch_id)
+    lock = rt.store.locks.batch(batch_id)
     if not lock.acquire():
         return 0
     try:
         report = collect(rt.store, rt.api, dispatcher, rt.settings, batch_id, lock.reacquire)
     except OpenAIError as error:
-        tries = rt.store.record_failure(batch_id, "collect", error)
+        tries = rt.store.batches.record_failure(batch_id, "collect", error)
         log.warning("batch %s: collect failed (try %d): %s", batch_id, tries, error)
         dispatcher.collect(batch_id, countdown=retry_delay(tries, error.retry_after))
         return 0

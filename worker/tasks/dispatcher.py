@@ -8,8 +8,8 @@ from worker.app import app
 class CeleryDispatcher:
     """Sends the lifecycle's follow-up steps as batchrelay.* tasks."""
 
-    def pack(self, ptag: str) -> None:
-        app.send_task("batchrelay.pack", args=[ptag])
+    def pack(self, tag: str) -> None:
+        app.send_task("batchrelay.pack", args=[tag])
 
     def submit(self, batch_id: str, countdown: float | None = None) -> None:
         app.send_task("batchrelay.submit", args=[batch_id], countdown=countdown)
@@ -17,8 +17,8 @@ class CeleryDispatcher:
     def collect(self, batch_id: str, countdown: float | None = None) -> None:
         app.send_task("batchrelay.collect", args=[batch_id], countdown=countdown)
 
-    def deliver(self, ptag: str, item_ids: list[str]) -> None:
-        app.send_task("batchrelay.deliver", args=[ptag, item_ids])
+    def deliver(self, tag: str, item_ids: list[str]) -> None:
+        app.send_task("batchrelay.deliver", args=[tag, item_ids])
 
 
 dispatcher = CeleryDispatcher()

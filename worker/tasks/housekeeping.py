@@ -13,7 +13,7 @@ from worker.tasks.dispatcher import dispatcher
 @app.task(name="batchrelay.housekeeping", ignore_result=True)
 def housekeeping() -> int:
     rt = runtime()
-    lock = rt.store.lock(rt.store.keys.housekeeping_lock, ttl=60)
+    lock = rt.store.locks.lock(rt.store.keys.housekeeping_lock, ttl=60)
     if not lock.acquire():
         return 0
     try:

@@ -16,13 +16,13 @@ log = logging.getLogger("batchrelay.tasks")
 
 
 @app.task(name="batchrelay.pack", ignore_result=True)
-def pack_partition(ptag: str) -> str | None:
+def pack_partition(tag: str) -> str | None:
     rt = runtime()
-    lock = rt.store.pack_lock(ptag)
+    lock = rt.store.locks.pack(tag)
     if not lock.acquire():
         return None
     try:
-        packed = pack(rt.store, rt.settings, ptag, rt.directory, lock.reacquire)
+        packed = pack(rt.store, rt.settings, tag, rt.directory, lock.reacquire)
     finally:
         lock.release()
     if packed is None:
@@ -31,6 +31,6 @@ def pack_partition(ptag: str) -> str | None:
         submit_now(packed.batch_id, packed.path)
     except OpenAIError as error:
         log.warning("batch %s: submission will be retried: %s", packed.batch_id, error)
-    if is_due(rt.store, rt.settings, ptag, time.time()):
-        dispatcher.pack(ptag)
+    if is_due(rt.store, rt.settings, tag, time.time()):
+        dispatcher.pack(tag)
     return packed.batch_id

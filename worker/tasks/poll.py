@@ -14,7 +14,7 @@ POLL_LOCK_SECONDS = 30.0
 @app.task(name="batchrelay.poll", ignore_result=True)
 def poll_batches() -> int:
     rt = runtime()
-    lock = rt.store.lock(rt.store.keys.poll_lock, ttl=POLL_LOCK_SECONDS)
+    lock = rt.store.locks.lock(rt.store.keys.poll_lock, ttl=POLL_LOCK_SECONDS)
     if not lock.acquire():
         return 0
     try:

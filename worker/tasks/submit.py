@@ -17,13 +17,13 @@ log = logging.getLogger("batchrelay.tasks")
 def submit_now(batch_id: str, path: Path | None = None) -> bool:
     """Submit under the batch lock; a retryable failure schedules another try."""
     rt = runtime()
-    lock = rt.store.batch_lock(batch_id)
+    lock = rt.store.locks.batch(batch_id)
     if not lock.acquire():
         return False
     try:
         return submit(rt.store, rt.api, batch_id, rt.directory, path)
     except OpenAIError as error:
-        tries = rt.store.record_failure(batch_id, "submit", error)
+        tries = rt.store.batches.record_failure(batch_id, "submit", error)
         if error.retryable:
             dispatcher.submit(batch_id, countdown=retry_delay(tries, error.retry_after))
         else:

@@ -13,14 +13,14 @@ from worker.tasks.dispatcher import dispatcher
 @app.task(name="batchrelay.tick", ignore_result=True)
 def tick() -> int:
     rt = runtime()
-    lock = rt.store.lock(rt.store.keys.tick_lock, ttl=10)
+    lock = rt.store.locks.lock(rt.store.keys.tick_lock, ttl=10)
     if not lock.acquire():
         return 0
     try:
         due = due_partitions(rt.store, rt.settings, time.time())
-        for ptag in due:
-            if not rt.store.packing(ptag):
-                dispatcher.pack(ptag)
+        for tag in due:
+            if not rt.store.locks.packing(tag):
+                dispatcher.pack(tag)
         return len(due)
     finally:
         lock.release()

@@ -1,0 +1,39 @@
+"""Files at the provider: which batches still have theirs there (worker/lifecycle/files.py)."""
+
+from __future__ import annotations
+
+import time
+
+from producers.replies import text
+from worker.store.part import StorePart
+
+
+class ProviderFiles(StorePart):
+    def record_upload(self, batch_id: str, file_id: str) -> None:
+        """Record the batch's uploaded input file and, unless BATCHRELAY_KEEP_FILES, enter
+        the batch for file cleanup (due once its lease would have passed)."""
+        keys = self.store.keys_of_batch(batch_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.batch(batch_id), "input_file_id", file_id)
+        if not self.settings.keep_files:
+            pipe.zadd(keys.file_cleanup, {batch_id: time.time() + self.settings.lease_seconds})
+        pipe.execute()
+
+    def due_cleanups(self, tag: str, now: float, limit: int) -> list[str]:
+        """Batches of the partition whose files are due to be looked at."""
+        due = self.redis.zrangebyscore(self.keys_of(tag).file_cleanup, "-inf", now, 0, limit)
+        return [text(b) for b in due]
+
+    def defer_cleanup(self, batch_id: str, when: float) -> None:
+        keys = self.store.keys_of_batch(batch_id)
+        self.redis.zadd(keys.file_cleanup, {batch_id: when}, xx=True)
+
+    def end_cleanup(self, batch_id: str) -> None:
+        self.redis.zrem(self.store.keys_of_batch(batch_id).file_cleanup, batch_id)
+
+    def awaiting_cleanup(self) -> int:
+        """Batches whose files are still at the provider, over every partition."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in self.store.partitions.all():
+            pipe.zcard(self.keys_of(partition.tag).file_cleanup)
+        return sum(int(n) for n in pipe.execute())
