@@ -200,6 +200,11 @@ class Keys:
         return self.namespace("polls")
 
     @property
+    def data_format(self) -> str:
+        """STRING: the version of the data in this namespace (producers/data_format.py)."""
+        return self.namespace("format")
+
+    @property
     def fence(self) -> str:
         """STRING incremented before a WAIT, so the WAIT covers every earlier write of every
         client (producers/replication.py)."""

@@ -36,6 +36,7 @@ class Outage:
         *,
         first_delay: float = 0.1,
         max_delay: float = 5.0,
+        reconnect: Callable[[], object] | None = None,
     ) -> None:
         self.what = what
         self.url = url
@@ -43,7 +44,8 @@ class Outage:
         self.log = log
         self.first_delay = first_delay
         self.max_delay = max_delay
-        self.since: float | None = None  # monotonic time of the span's first failure
+        self.reconnect = reconnect
+        self.since: float | None = None  # monotonic time the span started
         self.failures = 0
 
     def failed(self, error: BaseException) -> float:
@@ -52,6 +54,7 @@ class Outage:
         now = time.monotonic()
         if self.since is None:
             self.since = now
+        if self.failures == 0:
             self.log.warning(
                 "%s: Redis at %s unreachable (%s: %s); retrying for up to %.0fs",
                 self.what,
@@ -69,24 +72,30 @@ class Outage:
 
     def ended(self) -> None:
         """Record a success: the span, if any, is over."""
-        if self.since is not None:
+        if self.failures:
             self.log.warning(
                 "%s: Redis at %s answers again after %.1fs",
                 self.what,
                 self.url,
-                time.monotonic() - self.since,
+                time.monotonic() - (self.since or 0.0),
             )
         self.since = None
         self.failures = 0
 
     def call(self, operation: Callable[[], T]) -> T:
-        """Run ``operation`` until it returns, retrying while Redis is down (see failed())."""
+        """Run ``operation`` until it returns, retrying while Redis is down (see failed()).
+        The span counts from the first try: the client's own retries are part of it."""
+        started = time.monotonic()
         while True:
             try:
                 result = operation()
             except RedisUnavailable:  # an inner call already rode out its outage
                 raise
             except REDIS_DOWN as error:
+                if self.since is None:
+                    self.since = started
+                if isinstance(error, ReadOnlyError) and self.reconnect is not None:
+                    self.reconnect()  # a replica now answers at this address: find the primary
                 time.sleep(self.failed(error))
                 continue
             self.ended()

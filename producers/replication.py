@@ -6,10 +6,11 @@ created at the provider; provider files about to be deleted because their lines 
 the write is followed by WAIT on the same connection, and the step goes on only when enough
 replicas hold it.
 
-WAIT counts the writes made on its own connection, up to that connection's last write. A
-write that wrote nothing (a duplicate submit) moves no offset, so it would be acknowledged
-while the original write may still be on its way: fence() makes one write of its own first,
-which comes after every earlier write of every client in the replication stream.
+WAIT counts the writes made on its own connection, up to that connection's last write, and
+the replication stream keeps the order of writes: a WAIT after a write covers every write
+made before it by any client. A script that would otherwise write nothing (a chunk of
+duplicates) makes a small write of its own for that reason (submit.lua), and fence() makes
+one before a step that depends on the writes of others.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
 
 from producers.errors import Rejection
 from producers.keys import partition_tag
@@ -91,7 +91,7 @@ class WindowSender:
         try:
             conn = self.idle.pop() if self.idle else self.pool.get_connection()
             conn.send_packed_command(conn.pack_commands(commands))
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError, ReadOnlyError):
             self._drop(conn)  # stored when it is finished, through the client's retries
             conn = None
         except BaseException:
@@ -115,41 +115,41 @@ class WindowSender:
 
     def _finish(self) -> SubmitReport:
         conn, sent, now = self.in_flight.popleft()
-        report = SubmitReport()
-        rest = deque(sent)
-        codes_read: list[list[int]] = []
         replication = self.writer.replication
-        confirmed = not replication.enabled
+        read: list[list[int]] = []  # the codes of the chunks whose replies were read
+        lost = conn is None
         try:
-            while conn is not None and rest:
-                tag, items, registered = rest[0]
-                try:
-                    reply = conn.read_response()
-                except ResponseError as error:
-                    reply = error
-                codes = self.writer.codes(tag, reply, registered)
-                if codes is None:  # it did not run (Redis forgot the script or the partition)
-                    codes = self.writer.write(tag, items, now)
-                report.add(items, codes)
-                codes_read.append(codes)
-                rest.popleft()
-            if conn is not None and not confirmed:
-                replication.check(conn.read_response())
-                self.writer.confirm_duplicates(codes_read)
-                confirmed = True
-        except (ConnectionError, TimeoutError):
-            # The rest go again, through the client and its retries; what the lost attempt
-            # stored is then reported as known, as a retried pipeline would.
+            if conn is not None:
+                for tag, items, registered in sent:
+                    try:
+                        reply = conn.read_response()
+                    except ReadOnlyError:  # a demoted primary: as good as gone
+                        raise
+                    except ResponseError as error:
+                        reply = error
+                    codes = self.writer.codes(tag, reply, registered)
+                    if codes is None:  # it did not run (Redis forgot the script or partition)
+                        codes = self.writer.write(tag, items, now)
+                    read.append(codes)
+                if replication.enabled:
+                    replication.check(conn.read_response())
+        except (ConnectionError, TimeoutError, ReadOnlyError):
             self._drop(conn)
-            conn = None
+            conn, lost = None, True
         except BaseException:
             self._drop(conn)
             raise
-        # Each write() waits for the replicas itself, covering every write before it.
-        for tag, items, _ in rest:
-            report.add(items, self.writer.write(tag, items, now))
-        if not rest and not confirmed:
-            self.writer.fence()
+        report = SubmitReport()
+        for n, (tag, items, _) in enumerate(sent):
+            codes = read[n] if n < len(read) else None
+            if codes is None or (lost and replication.enabled):
+                # Through the client and its retries. With replicas required, even a chunk
+                # whose reply was read goes again: what it stored may not have reached one,
+                # and write() waits for them (an item already stored reads as known).
+                again = self.writer.write(tag, items, now)
+                # STORED > DUPLICATE > QUEUE_FULL: stored by either try is stored.
+                codes = again if codes is None else list(map(max, codes, again))
+            report.add(items, codes)
         if conn is not None:
             self.idle.append(conn)
         return report

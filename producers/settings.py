@@ -25,7 +25,11 @@ class Settings(BaseSettings):
     redis_min_replicas: int = Field(
         0, ge=0, description="replicas that must hold a write before it is acknowledged"
     )
-    redis_wait_ms: int = Field(1000, ge=1, description="how long to wait for those replicas")
+    # Below the client's read timeout (producers/connection.py), or a WAIT would end in a
+    # timeout instead of ReplicasUnavailable.
+    redis_wait_ms: int = Field(
+        1000, ge=1, le=25_000, description="how long to wait for those replicas"
+    )
     producer_retry_seconds: float = Field(
         30.0, ge=0, description="how long the SDK retries an unreachable Redis before raising"
     )

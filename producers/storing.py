@@ -20,6 +20,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 from producers.connection import safe_url
+from producers.data_format import ensure_format
 from producers.errors import BatchrelayError
 from producers.keys import Keys
 from producers.models import PreparedItem
@@ -73,7 +74,13 @@ class ItemWriter:
 
     def outage(self) -> Outage:
         """A new outage span of this producer: one per call, so threads do not share one."""
-        return Outage("producer", self._url, self.settings.producer_retry_seconds, log)
+        return Outage(
+            "producer",
+            self._url,
+            self.settings.producer_retry_seconds,
+            log,
+            reconnect=self.redis.connection_pool.disconnect,
+        )
 
     def needs_registration(self, tag: str) -> bool:
         """Whether to register the partition before storing into it: before this producer's
@@ -83,9 +90,15 @@ class ItemWriter:
         return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
 
     def register(self, tag: str, item: PreparedItem) -> None:
-        """Write the registry entry of ``item``'s partition ``tag``."""
+        """Write the registry entry of ``item``'s partition ``tag``, after checking that the
+        namespace holds data of this release's format."""
         info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
-        self.outage().call(lambda: self.redis.hsetnx(self.keys.partitions, tag, info))
+
+        def register() -> None:
+            ensure_format(self.redis, self.keys, self.settings.redis_url)
+            self.redis.hsetnx(self.keys.partitions, tag, info)
+
+        self.outage().call(register)
 
     def command(
         self, tag: str, chunk: Sequence[PreparedItem], now: str, registered: bool
@@ -140,24 +153,6 @@ class ItemWriter:
                 reply = error
             codes = self.codes(tag, reply, register)
             if codes is not None:
-                self.confirm_duplicates([codes])
                 return codes
             register = register or reply == UNREGISTERED
         raise BatchrelayError(f"the submit script did not run for partition {tag} in {TRIES} tries")
-
-    def confirm_duplicates(self, codes: Sequence[Sequence[int]]) -> None:
-        """After a WAIT covering these chunks (in order): make sure the original writes of
-        their duplicates are replicated too, when no later write of the WAIT covered them."""
-        uncovered = False
-        for chunk in codes:
-            if STORED in chunk:
-                uncovered = False
-            elif DUPLICATE in chunk:
-                uncovered = True
-        if uncovered:
-            self.fence()
-
-    def fence(self) -> None:
-        """Wait until every write so far is on enough replicas (see Replication.fence)."""
-        if self.replication.enabled:
-            self.outage().call(self.replication.fence)

@@ -9,7 +9,9 @@ so a supervisor can see it.
 
 The lock is redis-py's token lock: extending it checks the token, so after a restart a beat
 either still owns its lock (its token is there) and goes on, or lost it to the other beat,
-whose token is there, and stands by. Two beats never tick at once.
+whose token is there, and stands by. A tick can outlast the lock (a send blocked on an
+unreachable broker), so the beat checks that it still holds the lock right before each send:
+a beat that lost it sends nothing more.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from producers.settings import Settings
 
 log = logging.getLogger("celery.beat")
 T = TypeVar("T")
+
+
+class LockLost(Exception):
+    """The beat's lock lapsed during a tick (and may be the other beat's now)."""
+
 
 # The lock is taken in tick(), never blocking, rather than at startup in a blocking loop.
 beat_init.disconnect(acquire_distributed_beat_lock)
@@ -88,6 +95,9 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
                 self.outage.ended()
                 return self._standby_interval()
             remaining = [self.maybe_due(entry) for entry in self.schedule.values()]
+        except LockLost:
+            self._drop_lock(reason="lost during a tick")
+            return self._standby_interval()
         except Exception as error:
             if not is_outage(error):
                 raise
@@ -101,6 +111,8 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
         logs and carries on with the next entry)."""
         is_due, next_time_to_run = entry.is_due()
         if is_due:
+            if self.lock_key and not (self.lock is not None and self.lock.owned()):
+                raise LockLost
             log.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
             try:
                 self.apply_async(entry, producer=self.producer)

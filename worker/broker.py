@@ -8,7 +8,7 @@ channel raises redis' ConnectionError instead: a connection error, which Celery 
 survives ("Couldn't ack"). The message itself was already restored to the queue, and it is
 only a trigger: batchrelay's state lives in Redis under leases.
 
-The transports are registered under kombu's own scheme names (``redis``, ``sentinel``) when
+The transports are registered under kombu's own scheme names (redis, rediss, sentinel) when
 the Celery app is built, so URLs keep their schemes for every reader (Flower's broker view
 parses them).
 """
@@ -48,7 +48,9 @@ class SentinelTransport(kombu_redis.SentinelTransport):
 
 
 def register() -> None:
-    """Make ``redis://`` and ``sentinel://`` broker URLs use the transports above."""
-    for scheme, transport in (("redis", Transport), ("sentinel", SentinelTransport)):
+    """Make ``redis://``, ``rediss://`` and ``sentinel://`` broker URLs use the transports
+    above."""
+    transports = (("redis", Transport), ("rediss", Transport), ("sentinel", SentinelTransport))
+    for scheme, transport in transports:
         kombu_transports.TRANSPORT_ALIASES[scheme] = f"{__name__}:{transport.__name__}"
         kombu_transports._transport_cache.pop(scheme, None)

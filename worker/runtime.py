@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from producers.connection import connect
+from producers.data_format import ensure_format
 from producers.settings import Settings
 from worker.openai_api import BatchAPI
 from worker.store import Store
@@ -31,11 +32,11 @@ class Runtime:
 def _runtime(pid: int) -> Runtime:
     settings = Settings()
     redis = connect(settings)
+    store = Store(redis, settings)
+    ensure_format(redis, store.keys, settings.redis_url)
     directory = Path(os.environ.get("BATCHRELAY_SPOOL_DIR") or tempfile.gettempdir()) / "batchrelay"
     directory.mkdir(parents=True, exist_ok=True)
-    return Runtime(
-        settings, Store(redis, settings), BatchAPI(settings), WebhookSender(settings), directory
-    )
+    return Runtime(settings, store, BatchAPI(settings), WebhookSender(settings), directory)
 
 
 def runtime() -> Runtime:

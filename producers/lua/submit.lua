@@ -7,6 +7,8 @@
 --     neither separator can occur inside a field.
 --   registered: '1' if the caller has just written the partition's registry entry and Redis
 --     replied OK (a round trip of its own: the registry is in no partition's slot), else '0'.
+-- A duplicate counts in the queue state's 'duplicates': a write of this script, so a WAIT
+-- after it also covers the original write (producers/replication.py).
 -- Returns one code per item: 1 stored, 0 duplicate id, -1 queue full; or the single code -2,
 -- nothing stored, when the partition is not marked registered and the caller did not just
 -- register it (Redis lost it: the caller registers it and calls again). The mark is written
@@ -22,7 +24,7 @@ end
 local depth = tonumber(state[1] or 0) + redis.call('ZCARD', KEYS[3])
 local queue = appender(KEYS[1], KEYS[2], segment_prefix, now)
 local find, sub = string.find, string.sub
-local codes, stored, seen = {}, 0, {}
+local codes, stored, duplicates, seen = {}, 0, 0, {}
 -- One EXISTS over the whole chunk: when none of its ids is known (the usual case) the
 -- per-item check is skipped; a call from Lua costs more than the lookup it makes.
 local keys, pos, size = {}, 1, #records
@@ -48,6 +50,7 @@ while pos <= size do
   local key = keys[n]
   if seen[id] or (known > 0 and redis.call('EXISTS', key) == 1) then
     codes[#codes + 1] = 0
+    duplicates = duplicates + 1
   elseif depth >= max_queued then
     codes[#codes + 1] = -1
   else
@@ -72,6 +75,7 @@ while pos <= size do
   pos = stop + 1
 end
 queue.flush()
+if duplicates > 0 then redis.call('HINCRBY', KEYS[2], 'duplicates', duplicates) end
 if stored > 0 then
   redis.call('HINCRBY', KEYS[4], 'queued', stored)
   redis.call('HINCRBY', KEYS[4], 'submitted_total', stored)

@@ -12,6 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from producers.connection import connect
+from producers.data_format import FORMAT
 from producers.errors import BatchrelayError
 from producers.settings import Settings
 from producers.status import BatchState
@@ -148,6 +149,19 @@ def run_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_migrate(args: argparse.Namespace) -> int:
+    from worker.migrate import migrate
+
+    settings = Settings()
+    store = Store(connect(settings), settings)
+    report = migrate(store.redis, store.keys)
+    print(
+        f"data in format {FORMAT}: {report.fields} fields renamed in {report.hashes} hashes, "
+        f"{report.lists} segment lists moved"
+    )
+    return 0
+
+
 def add_batch_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status = sub.add_parser("status", help="partitions, live batches, dead letters and cost")
     status.add_argument("--json", action="store_true")
@@ -155,3 +169,8 @@ def add_batch_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     cancel = sub.add_parser("cancel", help="cancel a live batch; its unfinished items are requeued")
     cancel.add_argument("batch", help="a batchrelay batch id (brb-...)")
     cancel.set_defaults(handler=run_cancel)
+    migrate = sub.add_parser(
+        "migrate",
+        help="rewrite data of an older batchrelay in place (producers and workers stopped)",
+    )
+    migrate.set_defaults(handler=run_migrate)

@@ -1,9 +1,11 @@
 """Provider file hygiene: nothing batchrelay uploads, nor what comes back, stays behind.
 
-A batch enters the partition's file cleanup set when its input file is uploaded. Once it is
-collected (every line of its output and error files settled in Redis) or abandoned, its
-input, output and error files are deleted: right after collection, or by the periodic
-cleanup, which also retries deletions that failed. A file that is already gone counts as
+A batch enters the partition's file cleanup set when its input file is uploaded. A lease after
+it was collected (every line of its output and error files settled in Redis) or abandoned,
+its input, output and error files are deleted by the periodic cleanup (batchrelay.files),
+which also retries deletions that failed. The lease is a grace period: Redis may still lose
+the last second of writes (AOF everysec) or the replication lag (a failover), and a collect
+redone after such a loss needs the output file. A file that is already gone counts as
 deleted, so a cleanup that dies halfway is simply run again.
 
 An upload that never became a batch (its worker died between the upload and recording it)
@@ -52,16 +54,20 @@ def delete_files(store: Store, api: BatchAPI, batch: Batch) -> int:
 def clean_batch(
     store: Store, api: BatchAPI, settings: Settings, batch_id: str, now: float
 ) -> FilesReport:
-    """Delete one batch's files if it is finished; otherwise look again a lease later."""
+    """Delete one batch's files if it finished a lease ago; otherwise look again later."""
     report = FilesReport()
     try:
         batch = store.batches.get(batch_id)
     except BatchNotFound:  # forgotten: nothing left to know its files by
         store.files.end_cleanup(batch_id)
         return report
-    if batch.state not in FINISHED:
+    # Not finished: look again a lease later. Finished: a lease after it finished.
+    due = now + settings.lease_seconds
+    if batch.state in FINISHED:
+        due = batch.number(f"{batch.state}_at") + settings.lease_seconds
+    if due > now:
         report.deferred += 1
-        store.files.defer_cleanup(batch_id, now + settings.lease_seconds)
+        store.files.defer_cleanup(batch_id, due)
         return report
     try:
         report.deleted += delete_files(store, api, batch)

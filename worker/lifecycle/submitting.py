@@ -69,7 +69,11 @@ def submit(
                 path = write_file(store, batch_id, directory)
             file_id = api.upload(path)
             failpoint("submit.after_upload")
-            store.files.record_upload(batch_id, file_id)
+            if not store.files.record_upload(batch_id, file_id):
+                # Another submitter got here first (our lease lapsed during the upload).
+                log.warning("batch %s: another upload is recorded; dropping %s", batch_id, file_id)
+                api.delete_file(file_id)
+                return False
         store.batches.update(batch_id, create_intent=time.time())
         # With BATCHRELAY_REDIS_MIN_REPLICAS: a failover must not forget the intent, or the
         # next try would create a twin.

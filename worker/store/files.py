@@ -9,15 +9,18 @@ from worker.store.part import StorePart
 
 
 class ProviderFiles(StorePart):
-    def record_upload(self, batch_id: str, file_id: str) -> None:
+    def record_upload(self, batch_id: str, file_id: str) -> bool:
         """Record the batch's uploaded input file and, unless BATCHRELAY_KEEP_FILES, enter
-        the batch for file cleanup (due once its lease would have passed)."""
+        the batch for file cleanup (due once its lease would have passed). False when the
+        batch has another input file already (a second submitter whose lease lapsed)."""
         keys = self.store.keys_of_batch(batch_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.batch(batch_id), "input_file_id", file_id)
+        pipe.hsetnx(keys.batch(batch_id), "input_file_id", file_id)
+        pipe.hget(keys.batch(batch_id), "input_file_id")
         if not self.settings.keep_files:
             pipe.zadd(keys.file_cleanup, {batch_id: time.time() + self.settings.lease_seconds})
-        pipe.execute()
+        recorded = pipe.execute()[1]
+        return recorded is not None and text(recorded) == file_id
 
     def due_cleanups(self, tag: str, now: float, limit: int) -> list[str]:
         """Batches of the partition whose files are due to be looked at."""

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 
-from producers.errors import BatchrelayError, OpenAIError
+from producers.errors import OpenAIError
 from worker.app import app
 from worker.lifecycle.collecting import collect
-from worker.lifecycle.files import clean_batch
 from worker.runtime import runtime
 from worker.tasks.dispatcher import dispatcher, retry_delay
 
@@ -30,9 +28,4 @@ def collect_batch(batch_id: str) -> int:
         return 0
     finally:
         lock.release()
-    if report is not None and not rt.settings.keep_files:
-        try:  # its deliveries are on their way already; a failure is retried by the cleanup
-            clean_batch(rt.store, rt.api, rt.settings, batch_id, time.time())
-        except BatchrelayError as error:
-            log.warning("batch %s: file cleanup left to the next pass: %s", batch_id, error)
     return 0 if report is None else report.succeeded + report.dead
