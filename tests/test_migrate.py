@@ -38,7 +38,14 @@ def submit_as_release_0_1(redis: Redis, items: list[dict[str, Any]]) -> None:
     script = (FIXTURES / "segments.lua").read_text() + (FIXTURES / "submit.lua").read_text()
     script_keys = [partition.queue, partition.queue_state, partition.delayed, partition.counts]
     records = b"\n".join(p.record for p in prepared)
-    args = [repr(time.time()), 1000, partition.item_prefix, partition.segment_prefix, records, 1]
+    args: list[str | bytes | int] = [
+        repr(time.time()),
+        1000,
+        partition.item_prefix,
+        partition.segment_prefix,
+        records,
+        1,
+    ]
     assert redis.eval(script, len(script_keys), *script_keys, *args) == [1] * len(items)
 
 
