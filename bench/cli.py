@@ -47,7 +47,7 @@ def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result]]:
     return {
         "submit_many": lambda t: run_submit_many(t, sizes.submit_many, r),
         "submit_one": lambda t: run_submit_one(t, sizes.submit_one, r),
-        "submit_many_replicated": lambda t: run_replicated_submit(sizes.submit_many, r),
+        "submit_many_replicated": lambda _target: run_replicated_submit(sizes.submit_many, r),
         "pack": lambda t: run_pack(t, sizes.pack, short),
         "collect": lambda t: run_collect(t, sizes.collect, short),
         "collect_memory": lambda t: run_memory(t, sizes.memory_lines),

@@ -39,6 +39,6 @@ class CountingDispatcher:
 
     def collect(self, batch_id: str) -> None: ...
 
-    def deliver(self, tag: str, item_ids: list[str]) -> None:
+    def deliver(self, _tag: str, item_ids: list[str]) -> None:
         self.deliver_calls += 1
         self.delivered_ids += len(item_ids)

@@ -21,12 +21,12 @@ from emulator.state import EmulatorState
 log = logging.getLogger(__name__)
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
+async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
     return error_response(exc)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
+async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
@@ -57,7 +57,7 @@ def create_app(config: EmulatorSettings | None = None) -> FastAPI:
     state = EmulatorState(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:

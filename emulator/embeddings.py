@@ -63,7 +63,7 @@ def _tokens(item: Any) -> int:
     return 1
 
 
-def embeddings(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
+def embeddings(body: dict[str, Any], _digest: bytes) -> dict[str, Any]:
     model = require(body, "model")
     inputs = embedding_inputs(require(body, "input"))
     if any(not isinstance(item, (str, list)) or item in ("", []) for item in inputs):

@@ -189,6 +189,10 @@ class Keys:
         return self.namespace("lock", "housekeeping")
 
     @property
+    def files_lock(self) -> str:
+        return self.namespace("lock", "files")
+
+    @property
     def file_sweep_lock(self) -> str:
         """STRING held for a lease after a sweep of the provider's files for orphans, so one
         sweep runs per lease however many workers run."""
@@ -209,8 +213,3 @@ class Keys:
         """STRING incremented before a WAIT, so the WAIT covers every earlier write of every
         client (producers/replication.py)."""
         return self.namespace("fence")
-
-    @property
-    def events(self) -> str:
-        """STREAM of notable events (stuck batches, dead letters) for ops, capped."""
-        return self.namespace("events")

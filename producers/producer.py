@@ -278,7 +278,7 @@ class Producer:
     def states(self, item_ids: Iterable[str]) -> dict[str, str]:
         """The current state of each known id, pipelined."""
         located = self.locate_many(item_ids)
-        stored = read_results(self.redis, located, ("segment",), wanted=lambda fields: False)
+        stored = read_results(self.redis, located, ("segment",), wanted=lambda _fields: False)
         out = {item_id: r.state for item_id, r in stored.items()}
         queued = {  # item id -> key of the segment it is queued in
             item_id: located[item_id].segment(r.fields["segment"])

@@ -59,7 +59,7 @@ def read_results(
     redis: Redis,
     located: Mapping[str, PartitionKeys],
     extra: Sequence[str] = (),
-    wanted: Callable[[dict[str, str]], bool] = lambda fields: True,
+    wanted: Callable[[dict[str, str]], bool] = lambda _fields: True,
 ) -> dict[str, StoredResult]:
     """The state of each located item and, where ``wanted`` (given its fields) says so, its
     result JSON; in two round trips (the items, then their results)."""

@@ -93,9 +93,7 @@ def test_oversize_item_is_refused(redis: Redis, redis_url: str) -> None:
         producer.submit({"id": "big", "body": {"model": "m", "x": "y" * 2000}})
 
 
-def test_submit_many_reports_exactly_and_bad_items_block_nothing(
-    producer: Producer, redis: Redis
-) -> None:
+def test_submit_many_reports_exactly_and_bad_items_block_nothing(producer: Producer) -> None:
     producer.submit(chat("dup"))
     items = [
         chat("ok-1"),

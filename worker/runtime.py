@@ -29,7 +29,7 @@ class Runtime:
 
 
 @cache
-def _runtime(pid: int) -> Runtime:
+def _runtime(_pid: int) -> Runtime:  # cached per process id: a forked child builds its own
     settings = Settings()
     redis = connect(settings)
     store = Store(redis, settings)

@@ -121,9 +121,7 @@ def test_endpoints_and_models_get_separate_batches(
     assert vector and vector["response"]["body"]["data"][0]["embedding"]
 
 
-def test_signed_webhook_is_received(
-    cluster: Cluster, producer: Producer, worker_env: dict[str, str]
-) -> None:
+def test_signed_webhook_is_received(cluster: Cluster, producer: Producer) -> None:
     secret = "whsec-test-secret"
     cluster.worker(extra_env={"BATCHRELAY_WEBHOOK_SECRET": secret})
     with webhook_server(fail_first=1) as (url, received):

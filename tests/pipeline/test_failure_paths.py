@@ -21,7 +21,7 @@ from worker.store import Store
 
 
 def test_validation_failure_dead_letters_the_lines_named(
-    cluster: Cluster, producer: Producer, redis: Redis
+    cluster: Cluster, producer: Producer
 ) -> None:
     good = [chat(f"g{n}") for n in range(3)]
     bad = [chat(f"x{n}", model="text-embedding-3-small") for n in range(3)]

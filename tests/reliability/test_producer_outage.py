@@ -73,7 +73,7 @@ def test_a_redis_gone_for_good_raises_with_the_password_masked(tmp_path: Path) -
 
 
 def test_wait_survives_a_restart_during_its_blpop(
-    tmp_path: Path, worker_env: dict[str, str], emulator: Any
+    tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     server = RedisServer(tmp_path / "redis")
     # The item waits in the queue while Redis restarts under the blocked wait().

@@ -8,7 +8,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from redis import Redis
@@ -34,7 +33,7 @@ def sends(log: str) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("down_for", [2, 60])
 def test_a_redis_outage_ends_no_process_and_loses_nothing(
-    down_for: float, tmp_path: Path, worker_env: dict[str, str], emulator: Any
+    down_for: float, tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     server = RedisServer(tmp_path / "redis")
     env = {**worker_env, "BATCHRELAY_REDIS_URL": server.url}
@@ -82,7 +81,7 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
 
 @pytest.mark.slow
 def test_batchrelay_up_rides_out_a_redis_restart(
-    tmp_path: Path, worker_env: dict[str, str], emulator: Any
+    tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     """`batchrelay up` in front of an external Redis: its roles ride the restart out, so it
     has nothing to restart."""
@@ -110,7 +109,7 @@ def test_batchrelay_up_rides_out_a_redis_restart(
 
 @pytest.mark.slow
 def test_chaos_redis_restarts_under_unsupervised_processes(
-    tmp_path: Path, worker_env: dict[str, str], emulator: Any
+    tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     """The chaos run with Redis as the victim: 5,000 items, two workers and two beats that
     nothing restarts, and Redis SIGKILLed and started again three times at random moments."""

@@ -19,13 +19,13 @@ class RecordingDispatcher:
     def __init__(self) -> None:
         self.delivered: list[str] = []
 
-    def pack(self, tag: str) -> None: ...
+    def pack(self, _tag: str) -> None: ...
 
     def submit(self, batch_id: str) -> None: ...
 
     def collect(self, batch_id: str) -> None: ...
 
-    def deliver(self, tag: str, item_ids: list[str]) -> None:
+    def deliver(self, _tag: str, item_ids: list[str]) -> None:
         self.delivered += item_ids
 
 

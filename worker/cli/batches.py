@@ -149,7 +149,7 @@ def run_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_migrate(args: argparse.Namespace) -> int:
+def run_migrate(_args: argparse.Namespace) -> int:
     from worker.migrate import migrate
 
     settings = Settings()

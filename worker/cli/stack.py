@@ -171,7 +171,7 @@ def run_up(args: argparse.Namespace) -> int:
     stack = Stack(options_from(args))
     stopping = False
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 

@@ -19,7 +19,7 @@ def clean_files() -> int:
     if rt.settings.keep_files:
         return 0
     store = rt.store
-    lock = store.locks.lock(store.keys.namespace("lock", "files"), ttl=rt.settings.lease_seconds)
+    lock = store.locks.lock(store.keys.files_lock, ttl=rt.settings.lease_seconds)
     if not lock.acquire():
         return 0
     try:
