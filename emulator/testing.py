@@ -1,4 +1,4 @@
-"""Run the emulator as a subprocess from tests.
+"""Run the emulator from tests: as a subprocess over HTTP, or in this process.
 
     with running_emulator(batch_seconds=0.5, line_500_rate=0.1) as emulator:
         client = emulator.client()
@@ -8,6 +8,10 @@
 
 Flags are the CLI's, with underscores: `batch_seconds=0.5` -> `--batch-seconds 0.5`; lists
 are joined with commas; `None` and `False` leave a flag out.
+
+`in_process_emulator(batch_seconds=0.2)` runs the same app in this process, reached through
+Starlette's TestClient (an httpx transport into the ASGI app): no port and no subprocess,
+for tests that must take milliseconds. Its client is the official `openai` SDK all the same.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import httpx
 import openai
@@ -35,18 +39,15 @@ class EmulatorStartError(RuntimeError):
     pass
 
 
-@dataclass
-class RunningEmulator:
-    process: subprocess.Popen[bytes]
-    host: str
-    port: int
+class EmulatorControls:
+    """The client and the fault switch of an emulator, wherever it runs."""
+
     api_key: str
-    log_path: Path
-    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), repr=False)
+    _http: httpx.Client
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
@@ -71,6 +72,26 @@ class RunningEmulator:
     def info(self) -> dict[str, Any]:
         return self._control("GET", "/_emulator/info")
 
+    def _control(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        response = self._http.request(method, self.url + path, json=json)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@dataclass
+class RunningEmulator(EmulatorControls):
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    api_key: str
+    log_path: Path
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
     def peak_rss_mb(self) -> float:
         """The process's peak resident memory (VmHWM), in MiB."""
         return _status_kib(self.process.pid, "VmHWM") / 1024
@@ -81,18 +102,42 @@ class RunningEmulator:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def _control(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
-        response = self._http.request(method, self.url + path, json=json)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
 
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+@dataclass
+class InProcessEmulator(EmulatorControls):
+    """The emulator app in this process (see in_process_emulator)."""
+
+    _http: httpx.Client
+    api_key: str = "test-key"
+
+    @property
+    def url(self) -> str:
+        return "http://emulator"
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("http_client", self._http)
+        return super().client(**kwargs)
+
+
+@contextlib.contextmanager
+def in_process_emulator(**settings: Any) -> Iterator[InProcessEmulator]:
+    """The emulator app in this process, its batches run on the app's own event loop (in
+    TestClient's thread); ``settings`` are EmulatorSettings fields."""
+    from starlette.testclient import TestClient
+
+    from emulator.app import create_app
+    from emulator.config import EmulatorSettings
+
+    app = create_app(EmulatorSettings(**settings))
+    with TestClient(app, base_url="http://emulator") as http:
+        yield InProcessEmulator(cast(httpx.Client, http))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

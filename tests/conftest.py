@@ -13,15 +13,28 @@ from producers.producer import Producer
 from producers.settings import Settings
 from tests.support.cluster import FAST_SETTINGS, Cluster
 from tests.support.redis import test_url
-from worker.testing import clean_env
+from worker.testing import NotOurDatabase, claim_database, clean_env
+
+# A test that runs Celery worker processes (or anything else through these fixtures) takes
+# seconds to minutes: it is marked slow, and `make test-fast` leaves it out.
+SLOW_FIXTURES = frozenset({"cluster", "services", "worker_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
 def redis_url() -> str:
+    """The test database, flushed: one that was empty or that the tests marked as theirs."""
     url = test_url()
-    client = Redis.from_url(url)
-    client.flushdb()
-    client.close()
+    with Redis.from_url(url) as client:
+        try:
+            claim_database(client, url)
+        except NotOurDatabase as error:
+            pytest.exit(str(error), returncode=3)
     return url
 
 

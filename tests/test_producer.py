@@ -16,6 +16,7 @@ from producers.models import prepare
 from producers.settings import Settings
 from tests.support.dispatch import TAG
 from tests.support.inspect import queued_ids
+from worker.testing import OWNED_MARK, reset_database
 
 
 def chat(item_id: str | None = None, model: str = "gpt-4o-mini", **extra: Any) -> dict[str, Any]:
@@ -29,7 +30,8 @@ def chat(item_id: str | None = None, model: str = "gpt-4o-mini", **extra: Any) -
 
 
 def keyspace(redis: Redis) -> set[bytes]:
-    return set(redis.scan_iter(count=1000))
+    """Every key, but the mark of the tests' own database."""
+    return set(redis.scan_iter(count=1000)) - {OWNED_MARK.encode()}
 
 
 def test_submit_stores_the_request_line_once(producer: Producer, redis: Redis) -> None:
@@ -122,14 +124,14 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     producer.submit(chat("first"))
     assert list(producer.partitions().values()) == info
     for n, one_by_one in enumerate((True, False)):
-        redis.flushdb()  # Redis lost everything: the registry, the mark, the items
+        reset_database(redis)  # Redis lost everything: the registry, the mark, the items
         if one_by_one:
             assert producer.submit(chat(f"again-{n}")) == f"again-{n}"
         else:
             assert producer.submit_many([chat(f"again-{n}")]).accepted == [f"again-{n}"]
         assert list(producer.partitions().values()) == info
         assert producer.status(f"again-{n}").state == "queued"
-    redis.flushdb()
+    reset_database(redis)
     redis.script_flush()  # and Redis forgot the script too
     producer.submit(chat("third"))
     assert list(producer.partitions().values()) == info
@@ -283,7 +285,7 @@ def test_submit_many_memory_stays_flat(producer: Producer, redis: Redis) -> None
 
     held = []  # peak MB traced, less the report's ids
     for count in (20_000, 100_000):
-        redis.flushdb()
+        reset_database(redis)
         tracemalloc.start()
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 600}]}
         report = producer.submit_many({"id": f"m{n}", "body": body} for n in range(count))

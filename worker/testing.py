@@ -20,6 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from redis import Redis
+
+from producers.connection import safe_url
 from worker.config import WORKER_QUEUES
 from worker.services import stop_processes
 
@@ -35,6 +38,32 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+OWNED_MARK = "batchrelay:test-database"
+"""A key that says a Redis database belongs to batchrelay's tests or benchmarks, which may flush
+it; it is set in the database itself after every flush."""
+
+
+class NotOurDatabase(RuntimeError):
+    """A database holds keys that batchrelay's tests or benchmarks did not write."""
+
+
+def claim_database(redis: Redis, url: str) -> None:
+    """Flush the database and mark it ours, unless it holds keys and no mark: then refuse."""
+    if redis.dbsize() and not redis.exists(OWNED_MARK):
+        raise NotOurDatabase(
+            f"refusing to flush {safe_url(url)}: it holds {redis.dbsize()} keys that "
+            "batchrelay's tests did not write; empty it, or point BATCHRELAY_TEST_REDIS_URL "
+            "at another server"
+        )
+    reset_database(redis)
+
+
+def reset_database(redis: Redis) -> None:
+    """Flush a database the tests own, keeping the mark that says so."""
+    redis.flushdb()
+    redis.set(OWNED_MARK, b"1")
 
 
 def clean_env() -> dict[str, str]:

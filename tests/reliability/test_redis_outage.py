@@ -14,14 +14,13 @@ from redis import Redis
 
 from producers import Producer
 from producers.settings import Settings
-from tests.support.accounting import ledger
+from tests.support.accounting import account_for_every_item
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished
-from tests.support.items import items, receiver, wait_callbacks
-from tests.support.roles import start_ops_roles
+from tests.support.items import items, receiver
+from tests.support.roles import assert_still_running, start_fleet
 from tests.support.servers import RedisServer
 from tests.support.waiting import wait_for
-from worker.store import Store
 
 SENT = re.compile(r"Sending due task")
 
@@ -42,12 +41,7 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
     settings = Settings(redis_url=server.url)
     producer = Producer(redis, settings)
     try:
-        receiver(cluster)
-        cluster.worker("w1")
-        cluster.worker("w2")
-        cluster.beat("beat1")
-        cluster.beat("beat2")
-        ops = start_ops_roles(cluster)
+        ops = start_fleet(cluster)
         started = dict(cluster.processes)
         batch = items(2000)
         ids = [i["id"] for i in batch]
@@ -60,13 +54,8 @@ def test_a_redis_outage_ends_no_process_and_loses_nothing(
         server.kill()
         time.sleep(down_for)
         server.start()
-        wait_for(lambda: finished(producer, ids), 180, f"every item after {down_for}s down")
-        wait_callbacks(redis, len(ids))
-        result = ledger(producer, Store(redis, settings), redis, ids)
-        print(f"\nredis down {down_for}s: {result.line()}")
-        result.assert_nothing_lost()
-        for name, process in started.items():
-            assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
+        account_for_every_item(producer, redis, ids, f"redis down {down_for}s", 180)
+        assert_still_running(started, cluster)
         assert ops.redis_is_up()
         assert {"w1", "w2"} <= ops.workers()
         before = {name: sends(cluster.log(name)) for name in ("beat1", "beat2")}
@@ -141,14 +130,9 @@ def test_chaos_redis_restarts_under_unsupervised_processes(
             time.sleep(rng.uniform(0.5, 5.0))
             server.start()
             restarts += 1
-        wait_for(lambda: finished(producer, ids), 240, "every item after the restarts")
-        wait_callbacks(redis, len(ids))
-        result = ledger(producer, Store(redis, settings), redis, ids)
-        print(f"\nredis chaos: restarts={restarts}, {result.line()}")
-        result.assert_nothing_lost()
+        account_for_every_item(producer, redis, ids, f"redis chaos, {restarts} restarts")
         assert restarts >= 2
-        for name, process in started.items():
-            assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
+        assert_still_running(started, cluster)
     finally:
         cluster.stop()
         redis.close()

@@ -13,14 +13,13 @@ import pytest
 from producers import Producer
 from producers.connection import connect
 from producers.settings import Settings
-from tests.support.accounting import ledger
+from tests.support.accounting import account_for_every_item
 from tests.support.cluster import Cluster
-from tests.support.inspect import finished, states
-from tests.support.items import items, receiver, wait_callbacks
-from tests.support.roles import start_ops_roles
+from tests.support.inspect import states
+from tests.support.items import items
+from tests.support.roles import assert_still_running, start_fleet
 from tests.support.sentinel import SentinelGroup
 from tests.support.waiting import wait_for
-from worker.store import Store
 
 
 @pytest.mark.slow
@@ -39,23 +38,14 @@ def test_a_primary_killed_mid_run_loses_nothing_and_creates_no_twin(
     redis = connect(settings)
     producer = Producer(redis, settings)
     try:
-        receiver(cluster)
-        cluster.worker("w1")
-        cluster.worker("w2")
-        cluster.beat("beat1")
-        cluster.beat("beat2")
-        ops = start_ops_roles(cluster)
+        ops = start_fleet(cluster)
         started = dict(cluster.processes)
         batch = items(5000)
         ids = [i["id"] for i in batch]
         assert len(producer.submit_many(batch).accepted) == 5000
         wait_for(lambda: states(producer, ids)["delivered"] >= 500, 120, "work under way")
         failover = group.kill_primary()
-        wait_for(lambda: finished(producer, ids), 300, "every item after the failover")
-        wait_callbacks(redis, len(ids))
-        result = ledger(producer, Store(redis, settings), redis, ids)
-        print(f"\nsentinel failover in {failover:.1f}s: {result.line()}")
-        result.assert_nothing_lost()
+        account_for_every_item(producer, redis, ids, f"sentinel failover in {failover:.1f}s", 300)
         created = Counter(
             (b.metadata or {}).get("batchrelay_batch_id")
             for b in emulator.client().batches.list(limit=100)
@@ -63,8 +53,7 @@ def test_a_primary_killed_mid_run_loses_nothing_and_creates_no_twin(
         assert created and max(created.values()) == 1, f"twin batches: {created}"
         assert ops.redis_is_up()
         assert {"w1", "w2"} <= ops.workers()
-        for name, process in started.items():
-            assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
+        assert_still_running(started, cluster)
     finally:
         cluster.stop()
         redis.close()

@@ -16,6 +16,7 @@ from redis import Redis
 from producers import InvalidItem, Producer
 from producers.models import FIELD_SEPARATOR, Endpoint, WorkItem, field_of, prepare
 from worker.cli.items import submit_file
+from worker.testing import reset_database
 
 JSON = st.recursive(
     st.none()
@@ -82,7 +83,7 @@ def check_lines(producer: Producer, ids: set[str]) -> None:
 def test_submit_many_accounts_for_every_item(
     items: list[Any], producer: Producer, redis: Redis
 ) -> None:
-    redis.flushdb()
+    reset_database(redis)
     report = producer.submit_many(items)
     assert len(report.accepted) + len(report.duplicates) + len(report.rejected) == len(items)
     assert all(r.field and r.message for r in report.rejected)
@@ -95,7 +96,7 @@ def test_submit_many_accounts_for_every_item(
 def test_submit_raises_only_invalid_item_and_stores_nothing_then(
     item: Any, producer: Producer, redis: Redis
 ) -> None:
-    redis.flushdb()
+    reset_database(redis)
     try:
         item_id = producer.submit(item)
     except InvalidItem as error:
@@ -132,7 +133,7 @@ def test_submit_raises_only_invalid_item_and_stores_nothing_then(
 def test_batchrelay_submit_file_accounts_for_every_line(
     lines: list[bytes], producer: Producer, redis: Redis
 ) -> None:
-    redis.flushdb()
+    reset_database(redis)
     lines = [line.replace(b"\n", b" ") for line in lines]
     report = submit_file(producer, io.BytesIO(b"\n".join(lines) + b"\n"), None)
     non_empty = sum(1 for line in lines if line.strip())

@@ -20,6 +20,7 @@ from tests.support.dispatch import RecordingDispatcher, submitted_batch
 from worker.lifecycle.collecting import Collector, collect, settle_unfinished
 from worker.openai_api import BatchAPI
 from worker.store import Store
+from worker.testing import reset_database
 
 KINDS = st.sampled_from(
     ["ok", "http429", "http400", "error_expired", "truncated", "garbage", "no_fields", "none"]
@@ -87,7 +88,7 @@ def test_collect_survives_any_output(
     redis: Redis,
     settings: Settings,
 ) -> None:
-    redis.flushdb()
+    reset_database(redis)
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, len(kinds))
     members = store.batches.item_ids(batch.id)

@@ -11,7 +11,9 @@ from redis import Redis
 
 from producers.producer import Producer
 from tests.support.callback_app import RECEIVED_KEY
-from tests.support.inspect import membership
+from tests.support.inspect import finished, membership
+from tests.support.items import wait_callbacks
+from tests.support.waiting import wait_for
 from worker.store import Store
 
 
@@ -67,3 +69,16 @@ def ledger(
         duplicates=sum(n - 1 for n in per_item.values()),
         duplicates_with_new_key=sum(1 for keys in keys_by_item.values() if len(keys) > 1),
     )
+
+
+def account_for_every_item(
+    producer: Producer, redis: Redis, ids: list[str], label: str, timeout: float = 240
+) -> Ledger:
+    """Wait until every item is delivered and its callback received, then print the ledger
+    (``label`` first) and check that nothing was lost."""
+    wait_for(lambda: finished(producer, ids), timeout, f"every item delivered ({label})")
+    wait_callbacks(redis, len(ids))
+    result = ledger(producer, Store(redis, producer.settings), redis, ids)
+    print(f"\n{label}: {result.line()}")
+    result.assert_nothing_lost()
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -33,6 +34,25 @@ class OpsRoles:
         """The workers Flower knows, asking them afresh."""
         reply = httpx.get(f"{self.flower}/api/workers?refresh=1", auth=AUTH, timeout=30)
         return {name.split("@")[0] for name in reply.json()}
+
+
+def start_fleet(cluster: Cluster) -> OpsRoles:
+    """What production runs: a callback receiver, two workers, two beats, Flower and the
+    exporter."""
+    from tests.support.items import receiver
+
+    receiver(cluster)
+    cluster.worker("w1")
+    cluster.worker("w2")
+    cluster.beat("beat1")
+    cluster.beat("beat2")
+    return start_ops_roles(cluster)
+
+
+def assert_still_running(started: dict[str, subprocess.Popen[bytes]], cluster: Cluster) -> None:
+    """Every process started is still the one running: none exited."""
+    for name, process in started.items():
+        assert process.poll() is None, f"{name} exited:\n{cluster.log(name)[-3000:]}"
 
 
 def start_ops_roles(cluster: Cluster) -> OpsRoles:

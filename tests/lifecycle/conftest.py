@@ -1,0 +1,126 @@
+"""The lifecycle in this process: a real Redis, the emulator app through an in-process
+transport (the official `openai` SDK as its client), a recording dispatcher in Celery's place.
+Each step is called as its Celery task calls it; a test takes a second or less."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from emulator.testing import InProcessEmulator, in_process_emulator
+from producers import Producer
+from producers.settings import Settings
+from tests.support.dispatch import RecordingDispatcher
+from worker.lifecycle.collecting import collect
+from worker.lifecycle.delivering import deliver
+from worker.lifecycle.packing import due_partitions, pack
+from worker.lifecycle.polling import poll
+from worker.lifecycle.submitting import submit
+from worker.openai_api import BatchAPI
+from worker.store import Store
+from worker.webhooks import WebhookSender
+
+
+@dataclass
+class Sent:
+    """A Celery callback the delivery would have sent."""
+
+    task: str
+    queue: str
+    result: dict[str, Any]
+    key: str
+
+
+@dataclass
+class Pipeline:
+    """Every part a worker has, driven step by step."""
+
+    settings: Settings
+    store: Store
+    producer: Producer
+    emulator: InProcessEmulator
+    api: BatchAPI
+    dispatcher: RecordingDispatcher
+    spool: Path
+    sent: list[Sent] = field(default_factory=list)
+
+    def pack_and_submit(self) -> list[str]:
+        """One tick, and a pack and a submit for every partition due; the batches' ids."""
+        batch_ids = []
+        for tag in due_partitions(self.store, self.settings, time.time()):
+            packed = pack(self.store, self.settings, tag, self.spool)
+            if packed is not None:
+                assert submit(self.store, self.api, packed.batch_id, self.spool, packed.path)
+                batch_ids.append(packed.batch_id)
+        return batch_ids
+
+    def poll_until_finished(self, timeout: float = 10) -> list[str]:
+        """Poll until some batch finished at the provider; collect each one that did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            finished = poll(self.store, self.api, self.settings).terminal
+            for batch_id in finished:
+                collect(self.store, self.api, self.dispatcher, self.settings, batch_id)
+            if finished:
+                return finished
+            time.sleep(0.02)
+        raise AssertionError("no batch finished")
+
+    def deliver(self) -> None:
+        """Deliver what collection handed to delivery, as batchrelay.deliver would."""
+
+        def send(task: str, queue: str, result: dict[str, Any], key: str) -> None:
+            self.sent.append(Sent(task, queue, result, key))
+
+        webhooks = WebhookSender(self.settings)
+        by_tag = {p.tag for p in self.store.partitions.all()}
+        ids, self.dispatcher.delivered = self.dispatcher.delivered, []
+        for tag in by_tag:
+            deliver(self.store, self.settings, send, webhooks, tag, ids)
+
+    def run(self) -> list[str]:
+        """Submit what is queued, wait for its batches, collect and deliver them."""
+        batch_ids = self.pack_and_submit()
+        if not batch_ids:  # retries promoted by this tick are due at the next one
+            time.sleep(0.01)
+            batch_ids = self.pack_and_submit()
+        assert batch_ids, "nothing was due"
+        done: set[str] = set()
+        while not set(batch_ids) <= done:
+            done.update(self.poll_until_finished())
+        self.deliver()
+        return batch_ids
+
+
+FAST = {
+    "flush_after": 0.001,
+    "retry_backoff": 0.0,
+    "retry_backoff_max": 0.0,
+    "token_backoff": 0.0,
+    "token_backoff_max": 0.0,
+    "lease_seconds": 5.0,
+}
+
+
+@pytest.fixture
+def pipeline(redis: Redis, redis_url: str, tmp_path: Path) -> Iterator[Pipeline]:
+    settings = Settings(redis_url=redis_url, **FAST)  # type: ignore[arg-type]
+    with in_process_emulator(
+        batch_seconds=0.1, validating_seconds=0.01, finalizing_seconds=0.01, seed=7
+    ) as emulator:
+        api = BatchAPI(settings, emulator.client(max_retries=0))
+        yield Pipeline(
+            settings,
+            Store(redis, settings),
+            Producer(redis, settings),
+            emulator,
+            api,
+            RecordingDispatcher(),
+            tmp_path,
+        )
