@@ -32,7 +32,7 @@ test: lint docs
 # Everything but the tests marked slow (process-level runs): under a minute on 2 cores.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.support.waiting import wait_for
 from worker.testing import clean_env
+
+pytestmark = pytest.mark.slow  # the CLI starts Redis, the emulator and the roles as processes
 
 
 def new_user_env(path: str | None = None) -> dict[str, str]:

@@ -21,6 +21,8 @@ from bench.report import line
 from bench.result import Result
 from bench.submitting import run_submit_many, run_submit_one
 
+pytestmark = pytest.mark.slow  # benchmarks at guard size
+
 REPEATS = 3
 # name: (target of the full benchmark, today's ratio at guard size on the 2-core dev machine)
 FIGURES = {

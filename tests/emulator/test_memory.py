@@ -14,6 +14,8 @@ import pytest
 from emulator.testing import running_emulator
 from tests.emulator.helpers import upload, wait_for
 
+pytestmark = pytest.mark.slow  # 200 MB and 50,000-line batches
+
 MAX_PEAK_RSS_MB = 150
 UPLOAD_BYTES = 200 * 1000 * 1000
 

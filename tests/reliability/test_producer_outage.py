@@ -15,6 +15,8 @@ from tests.support.cluster import Cluster
 from tests.support.items import chat, items
 from tests.support.servers import RedisServer
 
+pytestmark = pytest.mark.slow  # Redis restarts of several seconds each
+
 # Longer than redis-py's own retries of one command (10 tries, at most about 4 s in all).
 DOWN = 6.0
 

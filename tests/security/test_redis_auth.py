@@ -17,6 +17,8 @@ from tests.support.cluster import Cluster
 from tests.support.inspect import keyspace_dump
 from worker.services import start_redis
 
+pytestmark = pytest.mark.slow  # Redis servers and roles as processes
+
 PASSWORD = "redis-pass-RECOGNIZABLE-77"
 
 

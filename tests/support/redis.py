@@ -25,4 +25,6 @@ def server_url() -> str:
 
 
 def test_url(db: int = TEST_DB) -> str:
-    return f"{server_url()}/{db}"
+    """The tests' database; under pytest-xdist each worker has its own (9, 10, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"{server_url()}/{db + int(worker.removeprefix('gw') or 0)}"
