@@ -1,5 +1,6 @@
 """batchrelay's producer SDK: describe work items, submit them to Redis, read their results."""
 
+from producers.async_producer import AsyncProducer
 from producers.errors import (
     BatchrelayError,
     InvalidItem,
@@ -12,12 +13,14 @@ from producers.errors import (
     WaitTimeout,
 )
 from producers.models import Callback, Endpoint, WorkItem
-from producers.producer import ItemStatus, Producer
+from producers.producer import Producer
+from producers.reading import ItemStatus
 from producers.sending import SubmitReport
 from producers.settings import Settings
 from producers.signing import verify_signature
 
 __all__ = [
+    "AsyncProducer",
     "BatchrelayError",
     "Callback",
     "Endpoint",

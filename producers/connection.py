@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
 from producers.errors import ConfigurationError
@@ -86,27 +88,51 @@ def sentinel_password(settings: Settings) -> str | None:
     return None if secret is None else secret.get_secret_value()
 
 
-def connect(settings: Settings, **options: Any) -> Redis:
-    """A client of the Redis that BATCHRELAY_REDIS_URL names (its primary, under Sentinel)."""
-    options = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        **options,
-    }
-    url = settings.redis_url
-    if not is_sentinel_url(url):
-        return Redis.from_url(url, **options)
-    target = parse_sentinel_url(url)
-    sentinel_options: dict[str, Any] = {
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": CONNECT_TIMEOUT, **options}
+
+
+def _sentinel_options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    """How to talk to the sentinels themselves: their timeouts, their own password."""
+    found: dict[str, Any] = {
         "socket_timeout": options["socket_connect_timeout"],
         "socket_connect_timeout": options["socket_connect_timeout"],
     }
     if (password := sentinel_password(settings)) is not None:
-        sentinel_options["password"] = password
+        found["password"] = password
+    return found
+
+
+def connect(settings: Settings, **options: Any) -> Redis:
+    """A client of the Redis that BATCHRELAY_REDIS_URL names (its primary, under Sentinel)."""
+    options = _options(options)
+    url = settings.redis_url
+    if not is_sentinel_url(url):
+        return Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), sentinel_kwargs=sentinel_options
+        list(target.sentinels), sentinel_kwargs=_sentinel_options(settings, options)
     )
     return sentinel.master_for(  # type: ignore[no-untyped-call,no-any-return]
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+
+
+def connect_async(settings: Settings, **options: Any) -> AsyncRedis:
+    """connect() for asyncio: a redis.asyncio client, Sentinel included."""
+    options = _options(options)
+    url = settings.redis_url
+    if not is_sentinel_url(url):
+        return AsyncRedis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels), sentinel_kwargs=_sentinel_options(settings, options)
+    )
+    return sentinel.master_for(  # type: ignore[no-any-return]
         target.service,
         db=target.db,
         username=target.username,

@@ -12,6 +12,7 @@ from redis import Redis
 from producers.connection import safe_url
 from producers.errors import ConfigurationError
 from producers.keys import Keys
+from producers.plans import Plan, run
 from producers.replies import text
 
 FORMAT = "2"
@@ -21,12 +22,15 @@ class OldDataFormat(ConfigurationError):
     """Redis holds data an older batchrelay wrote; `batchrelay migrate` rewrites it."""
 
 
-def ensure_format(redis: Redis, keys: Keys, url: str) -> None:
+def format_plan(keys: Keys, url: str) -> Plan[None]:
     """Stamp an empty namespace with the current format; raise OldDataFormat on older data."""
-    stamp = redis.get(keys.data_format)
+    stamp, partitions = yield [("GET", keys.data_format), ("HLEN", keys.partitions)]
+    for reply in (stamp, partitions):
+        if isinstance(reply, Exception):
+            raise reply
     if stamp is None:
-        if redis.hlen(keys.partitions) == 0:
-            redis.set(keys.data_format, FORMAT, nx=True)
+        if partitions == 0:
+            yield [("SET", keys.data_format, FORMAT, "NX")]
             return
         stamp = b"1"
     found = text(stamp)
@@ -36,3 +40,8 @@ def ensure_format(redis: Redis, keys: Keys, url: str) -> None:
             f"(this release reads format {FORMAT}): stop every producer and worker, then run "
             "`batchrelay migrate`"
         )
+
+
+def ensure_format(redis: Redis, keys: Keys, url: str) -> None:
+    """format_plan() with a sync client."""
+    run(format_plan(keys, url), redis)

@@ -8,10 +8,11 @@ tolerance ends in RedisUnavailable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
@@ -82,6 +83,17 @@ class Outage:
         self.since = None
         self.failures = 0
 
+    def _retry(self, error: BaseException, started: float) -> tuple[float, object]:
+        """After a failed try of a call started at ``started``: the delay before the next,
+        and what reconnecting returned (a demoted primary answers at the address: the pool
+        must find the new one)."""
+        if self.since is None:
+            self.since = started
+        reconnecting = None
+        if isinstance(error, ReadOnlyError) and self.reconnect is not None:
+            reconnecting = self.reconnect()
+        return self.failed(error), reconnecting
+
     def call(self, operation: Callable[[], T]) -> T:
         """Run ``operation`` until it returns, retrying while Redis is down (see failed()).
         The span counts from the first try: the client's own retries are part of it."""
@@ -92,11 +104,25 @@ class Outage:
             except RedisUnavailable:  # an inner call already rode out its outage
                 raise
             except REDIS_DOWN as error:
-                if self.since is None:
-                    self.since = started
-                if isinstance(error, ReadOnlyError) and self.reconnect is not None:
-                    self.reconnect()  # a replica now answers at this address: find the primary
-                time.sleep(self.failed(error))
+                delay, _ = self._retry(error, started)
+                time.sleep(delay)
+                continue
+            self.ended()
+            return result
+
+    async def acall(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """call() for a coroutine: ``operation`` makes a new one for each try."""
+        started = time.monotonic()
+        while True:
+            try:
+                result = await operation()
+            except RedisUnavailable:
+                raise
+            except REDIS_DOWN as error:
+                delay, reconnecting = self._retry(error, started)
+                if asyncio.iscoroutine(reconnecting):
+                    await reconnecting
+                await asyncio.sleep(delay)
                 continue
             self.ended()
             return result

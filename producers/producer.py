@@ -4,66 +4,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from functools import wraps
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, TypeVar
 
 import orjson
 from redis import Redis
 
 from producers.connection import connect
-from producers.errors import InvalidItem, ItemNotFound, QueueFull, Rejection, WaitTimeout
+from producers.errors import InvalidItem, ItemNotFound, QueueFull, WaitTimeout
 from producers.keys import Keys, PartitionKeys, partition_tag
 from producers.models import PreparedItem, WorkItem, prepare
 from producers.outage import REDIS_DOWN
-from producers.replies import text, text_hash
-from producers.results import read_results
+from producers.plans import Plan, run
+from producers.reading import (
+    WAIT_SLICE,
+    ItemStatus,
+    Locator,
+    partitions_plan,
+    request_line_plan,
+    result_plan,
+    states_plan,
+    status_plan,
+    wait_once_plan,
+)
+from producers.replies import text
 from producers.sending import SubmitReport, WindowSender
 from producers.settings import Settings
-from producers.status import ItemState
-from producers.storing import QUEUE_FULL, SUBMIT_CHUNK, ItemWriter
+from producers.storing import QUEUE_FULL, ItemWriter
+from producers.windows import IN_FLIGHT, Windows
 
 T = TypeVar("T")
-P = ParamSpec("P")
-STATE_ORDER = {state.value: n for n, state in enumerate(ItemState)}
-TIMESTAMP = "_at"  # an item's '<state>_at' fields say when it reached each state
-# A waiter re-announces itself this often, so its flag never lapses; each BLPOP blocks this
-# long at most, under the client's read timeout (producers/connection.py).
-WAIT_SLICE = 20.0
-
-
-# One chunk per window, two windows in flight (producers/sending.py): Redis gets the next
-# chunk while it runs one, and never waits long for it. (Four chunks per round trip on sender
-# threads left Redis idle a fifth of the time.)
-WINDOW = SUBMIT_CHUNK
-IN_FLIGHT = 2
-
-
-def _riding_out_outages(
-    method: Callable[Concatenate[Producer, P], T],
-) -> Callable[Concatenate[Producer, P], T]:
-    """Retry the whole call while Redis does not answer (see Producer)."""
-
-    def retrying(self: Producer, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._writer.outage().call(lambda: method(self, *args, **kwargs))
-
-    return wraps(method)(retrying)  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class ItemStatus:
-    """An item's state as stored in Redis."""
-
-    id: str
-    state: str
-    attempt: int
-    batch_id: str | None
-    outcome: str | None
-    code: str | None
-    message: str | None
-    history: str
-    timestamps: dict[str, float]
-    partition: str
 
 
 class Producer:
@@ -71,7 +40,8 @@ class Producer:
 
     While Redis does not answer, every call retries with backoff for up to
     BATCHRELAY_PRODUCER_RETRY_SECONDS, then raises RedisUnavailable. A retried submit stores
-    each id once, whatever reached Redis before the connection broke.
+    each id once, whatever reached Redis before the connection broke. AsyncProducer is the
+    same for asyncio.
     """
 
     def __init__(self, redis: Redis, settings: Settings | None = None) -> None:
@@ -79,7 +49,7 @@ class Producer:
         self.settings = settings or Settings()
         self.keys = Keys(self.settings.namespace)
         self._writer = ItemWriter(redis, self.settings)
-        self._tags: list[str] = []  # partition tags seen so far (see locate_many)
+        self._locator = Locator(self.keys)
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -91,6 +61,10 @@ class Producer:
     def close(self) -> None:
         self.redis.close()
 
+    def _run(self, plan: Callable[[], Plan[T]]) -> T:
+        """Run a plan (a new one for each try), riding out a Redis outage."""
+        return self._writer.outage(self.redis).call(lambda: run(plan(), self.redis))
+
     # -- submitting -------------------------------------------------------------------------
 
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
@@ -98,10 +72,15 @@ class Producer:
         prepared = prepare(item, None, self.settings.item_byte_limit())
         tag = partition_tag(prepared.endpoint, prepared.model)
         now = repr(time.time())
-        code = self._writer.write(tag, [prepared], now)[0]
-        if code == QUEUE_FULL:
+        if self._write(tag, [prepared], now)[0] == QUEUE_FULL:
             raise QueueFull(tag, self.settings.max_queued, [prepared.id])
         return prepared.id
+
+    def _write(self, tag: str, chunk: list[PreparedItem], now: str) -> list[int]:
+        return self._run(lambda: self._writer.write_plan(tag, chunk, now))
+
+    def _register(self, tag: str, item: PreparedItem) -> None:
+        self._run(lambda: self._writer.register_plan(tag, item))
 
     def submit_many(
         self, items: Iterable[WorkItem | dict[str, Any]], *, strict: bool = False
@@ -114,14 +93,13 @@ class Producer:
         items are then all validated before the first is stored).
         """
         report = SubmitReport()
-        limit = self.settings.item_byte_limit()
-        windows = self._windows(items, limit, report.rejected)
+        windows = self._windows(items, report)
         if strict:
             held = list(windows)
             if report.rejected:
                 raise InvalidItem(report.rejected)
             windows = iter(held)
-        sender = WindowSender(self._writer, IN_FLIGHT)
+        sender = WindowSender(self._writer, self.redis, self._write, self._register, IN_FLIGHT)
         try:
             for window in windows:
                 if (done := sender.send(window)) is not None:
@@ -132,32 +110,27 @@ class Producer:
             sender.close()
         return report
 
-    @staticmethod
     def _windows(
-        items: Iterable[WorkItem | dict[str, Any]], limit: int, rejected: list[Rejection]
+        self, items: Iterable[WorkItem | dict[str, Any]], report: SubmitReport
     ) -> Iterator[list[PreparedItem]]:
-        window: list[PreparedItem] = []
-        for index, raw in enumerate(items):
-            try:
-                window.append(prepare(raw, index, limit))
-            except InvalidItem as error:
-                rejected.extend(error.rejections)
-                continue
-            if len(window) == WINDOW:
+        windows = Windows(self.settings.item_byte_limit(), report.rejected)
+        for raw in items:
+            if (window := windows.add(raw)) is not None:
                 yield window
-                window = []
-        if window:
-            yield window
+        if (rest := windows.rest()) is not None:
+            yield rest
 
     # -- reading ----------------------------------------------------------------------------
 
-    @_riding_out_outages
     def partitions(self) -> dict[str, dict[str, str]]:
         """Every known partition: tag -> {endpoint, model}."""
-        raw = self.redis.hgetall(self.keys.partitions)
-        return {text(k): orjson.loads(v) for k, v in raw.items()}
+        return self._run(lambda: partitions_plan(self.keys))
 
-    @_riding_out_outages
+    def locate_many(self, item_ids: Iterable[str]) -> dict[str, PartitionKeys]:
+        """The partition of each known id (unknown ids are left out), in one round trip."""
+        ids = list(item_ids)
+        return self._run(lambda: self._locator.plan(ids))
+
     def locate(self, item_id: str) -> PartitionKeys:
         """The keys of the partition holding ``item_id``; raise ItemNotFound."""
         found = self.locate_many([item_id])
@@ -165,51 +138,30 @@ class Producer:
             raise ItemNotFound(item_id)
         return found[item_id]
 
-    @_riding_out_outages
     def status(self, item_id: str) -> ItemStatus:
         """The item's current state, attempt, batch and last error; raise ItemNotFound."""
         keys = self.locate(item_id)
-        raw = text_hash(self.redis.hgetall(keys.item(item_id)))
-        if raw.get("state") == "queued" and "segment" in raw:
-            # Packed: queued in a segment a batch has claimed (packing writes no item state).
-            batch, claimed = self.redis.hmget(keys.segment(raw["segment"]), ["batch", "claimed_at"])
-            if batch is not None:
-                raw.update(state="packed", batch=text(batch), packed_at=text(claimed or b"0"))
-        elif raw.get("state") == "submitted" and raw.get("batch"):
-            # Succeeded: its batch stored the result, delivery has not written the state yet.
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hget(keys.results(raw["batch"]), item_id)
-            pipe.hget(keys.batch(raw["batch"]), "settled_at")
-            tail, settled = pipe.execute()
-            if tail:
-                raw.update(
-                    state="succeeded", outcome="succeeded", succeeded_at=text(settled or b"0")
-                )
-        stamps = {
-            name.removesuffix(TIMESTAMP): float(value)
-            for name, value in raw.items()
-            if name.endswith(TIMESTAMP)
-        }
-        return ItemStatus(
-            id=item_id,
-            state=raw.get("state", "unknown"),
-            attempt=int(raw.get("attempt", "1")),
-            batch_id=raw.get("batch"),
-            outcome=raw.get("outcome"),
-            code=raw.get("code"),
-            message=raw.get("message"),
-            history=raw.get("history", ""),
-            timestamps=dict(
-                sorted(stamps.items(), key=lambda kv: (kv[1], STATE_ORDER.get(kv[0], 99)))
-            ),
-            partition=keys.prefix,
-        )
+        return self._run(lambda: status_plan(keys, item_id))
 
-    @_riding_out_outages
     def result(self, item_id: str) -> dict[str, Any] | None:
         """The item's final result (succeeded or dead), or None while it has none."""
-        raw = read_results(self.redis, {item_id: self.locate(item_id)})[item_id].raw
-        return None if raw is None else dict(orjson.loads(raw))
+        keys = self.locate(item_id)
+        return self._run(lambda: result_plan({item_id: keys}))[item_id]
+
+    def states(self, item_ids: Iterable[str]) -> dict[str, str]:
+        """The current state of each known id, pipelined."""
+        located = self.locate_many(item_ids)
+        return self._run(lambda: states_plan(located))
+
+    def request_line(self, item_id: str) -> bytes | None:
+        """The item's request line as it goes into a batch file; raise ItemNotFound."""
+        keys = self.locate(item_id)
+        return self._run(lambda: request_line_plan(keys, item_id))
+
+    def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(id, result or None) for each known id, pipelined."""
+        located = self.locate_many(item_ids)
+        yield from self._run(lambda: result_plan(located)).items()
 
     def wait(self, item_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the item has a final result and return it; raise WaitTimeout. A Redis
@@ -217,7 +169,7 @@ class Producer:
         BATCHRELAY_PRODUCER_RETRY_SECONDS without Redis)."""
         keys = self.locate(item_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        outage = self._writer.outage()
+        outage = self._writer.outage(self.redis)
         while True:
             block = WAIT_SLICE
             if deadline is not None:
@@ -225,85 +177,13 @@ class Producer:
                 if block <= 0:
                     raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
             try:
-                raw = self._wait_once(item_id, keys, block)
+                raw = run(wait_once_plan(keys, item_id, block), self.redis)
             except REDIS_DOWN as error:
                 time.sleep(min(outage.failed(error), max(block, 0.0)))
                 continue
             outage.ended()
             if raw is not None:
                 return dict(orjson.loads(raw))
-
-    def _wait_once(self, item_id: str, keys: PartitionKeys, block: float) -> bytes | None:
-        """The item's result, else block up to ``block`` seconds for the wake-up; None if
-        there is no result yet."""
-        # Announce the waiter before looking for the result: a result stored after the look
-        # then always finds the flag and pushes the wake-up.
-        self.redis.set(keys.waiting(item_id), b"1", ex=int(WAIT_SLICE) + 30)
-        raw = read_results(self.redis, {item_id: keys})[item_id].raw
-        if raw is not None:
-            return raw
-        if self.redis.blpop([keys.notify(item_id)], timeout=block) is not None:
-            # Put the token back so every other waiter on this item wakes up too.
-            self.redis.rpush(keys.notify(item_id), b"1")
-            self.redis.expire(keys.notify(item_id), 300)
-        return None
-
-    @_riding_out_outages
-    def locate_many(self, item_ids: Iterable[str]) -> dict[str, PartitionKeys]:
-        """The partition of each known id (unknown ids are left out), in one round trip."""
-        ids = list(item_ids)
-        out = self._locate(ids, self._tags)
-        if len(out) < len(ids):
-            # The registry only grows: read it again only when an id was not found.
-            fresh = list(self.partitions())
-            if fresh != self._tags:
-                self._tags = fresh
-                out = self._locate(ids, fresh)
-        return out
-
-    def _locate(self, ids: list[str], tags: list[str]) -> dict[str, PartitionKeys]:
-        pipe = self.redis.pipeline(transaction=False)
-        for item_id in ids:
-            for tag in tags:
-                pipe.exists(self.keys.partition(tag).item(item_id))
-        found = iter(pipe.execute())
-        out: dict[str, PartitionKeys] = {}
-        for item_id in ids:
-            for tag in tags:
-                if next(found):
-                    out[item_id] = self.keys.partition(tag)
-        return out
-
-    @_riding_out_outages
-    def states(self, item_ids: Iterable[str]) -> dict[str, str]:
-        """The current state of each known id, pipelined."""
-        located = self.locate_many(item_ids)
-        stored = read_results(self.redis, located, ("segment",), wanted=lambda _fields: False)
-        out = {item_id: r.state for item_id, r in stored.items()}
-        queued = {  # item id -> key of the segment it is queued in
-            item_id: located[item_id].segment(r.fields["segment"])
-            for item_id, r in stored.items()
-            if r.state == "queued" and r.fields["segment"]
-        }
-        segments = sorted(set(queued.values()))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in segments:
-            pipe.hexists(key, "batch")
-        claimed = {key for key, owned in zip(segments, pipe.execute(), strict=True) if owned}
-        out.update({i: "packed" for i, key in queued.items() if key in claimed})
-        return out
-
-    @_riding_out_outages
-    def request_line(self, item_id: str) -> bytes | None:
-        """The item's request line as it goes into a batch file; raise ItemNotFound."""
-        keys = self.locate(item_id)
-        line, segment = self.redis.hmget(keys.item(item_id), ["line", "segment"])
-        if line is not None or segment is None:
-            return cast(bytes | None, line)
-        position = self.redis.lpos(keys.segment_ids(text(segment)), item_id)
-        if not isinstance(position, int):
-            return None
-        return cast(bytes | None, self.redis.lindex(keys.segment_lines(text(segment)), position))
 
     def all_results(self) -> Iterator[dict[str, Any]]:
         """Every finished item's result still in Redis (for BATCHRELAY_RESULT_TTL after it
@@ -325,10 +205,3 @@ class Producer:
                     for _, result in self.iter_results(chunk):
                         if result is not None:
                             yield result
-
-    def iter_results(self, item_ids: Iterable[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """(id, result or None) for each known id, pipelined."""
-        located = self.locate_many(item_ids)
-        stored_results = self._writer.outage().call(lambda: read_results(self.redis, located))
-        for item_id, stored in stored_results.items():
-            yield item_id, None if stored.raw is None else dict(orjson.loads(stored.raw))

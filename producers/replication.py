@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis import Redis
-
 from producers.errors import ReplicasUnavailable
 
 
 class Replication:
     """Waits for ``replicas`` replicas (none: every method returns at once)."""
 
-    def __init__(self, redis: Redis, replicas: int, wait_ms: int, fence_key: str) -> None:
+    def __init__(self, redis: Any, replicas: int, wait_ms: int, fence_key: str) -> None:
         self.redis = redis
         self.replicas = replicas
         self.wait_ms = wait_ms
@@ -52,18 +50,5 @@ class Replication:
             return
         pipe = self.redis.pipeline(transaction=False)
         pipe.incr(self.fence_key)
-        pipe.execute_command(*self.wait_command())  # type: ignore[no-untyped-call]
+        pipe.execute_command(*self.wait_command())
         self.check(pipe.execute()[1])
-
-    def run(self, *command: Any) -> Any:
-        """Run one write command and return its reply once enough replicas hold it (a reply
-        that is an error is returned as it is, unchecked: the caller handles it)."""
-        if not self.enabled:
-            return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        pipe.execute_command(*self.wait_command())  # type: ignore[no-untyped-call]
-        reply, reached = pipe.execute(raise_on_error=False)
-        if not isinstance(reply, Exception):
-            self.check(reached)
-        return reply

@@ -17,6 +17,7 @@ import orjson
 from redis import Redis
 
 from producers.keys import PartitionKeys
+from producers.plans import Plan, RoundTrip, run
 
 FIELDS = ("state", "batch", "attempt", "metadata")
 
@@ -55,44 +56,53 @@ def compose(item_id: str, fields: dict[str, str], stored: bytes, openai_id: str 
     return head + result_tail(item_id, "succeeded", response, None, fields["batch"], openai_id)
 
 
+def read_results_plan(
+    located: Mapping[str, PartitionKeys],
+    extra: Sequence[str] = (),
+    wanted: Callable[[dict[str, str]], bool] = lambda _fields: True,
+) -> Plan[dict[str, StoredResult]]:
+    """The state of each located item and, where ``wanted`` (given its fields) says so, its
+    result JSON; in two round trips (the items, then their results)."""
+    names = (*FIELDS, *extra)
+    if not located:
+        return {}
+    replies = yield [("HMGET", keys.item(item_id), *names) for item_id, keys in located.items()]
+    fields = [
+        dict(zip(names, (v.decode() if v is not None else "" for v in values), strict=True))
+        for values in replies
+    ]
+    commands: RoundTrip = []
+    asked = []
+    for (item_id, keys), f in zip(located.items(), fields, strict=True):
+        if not f["batch"]:
+            continue
+        if wanted(f):
+            commands.append(("HGET", keys.results(f["batch"]), item_id))
+            commands.append(("HGET", keys.batch(f["batch"]), "provider_id"))
+        else:  # whether there is one, without moving it
+            commands.append(("HSTRLEN", keys.results(f["batch"]), item_id))
+            commands.append(("ECHO", b""))
+        asked.append(item_id)
+    replies = (yield commands) if asked else []
+    stored = {i: (replies[2 * n], replies[2 * n + 1]) for n, i in enumerate(asked)}
+    out = {}
+    for item_id, f in zip(located, fields, strict=True):
+        value, provider_id = stored.get(item_id, (None, None))
+        state = f["state"]
+        if state == "submitted" and value:
+            state = "succeeded"
+        raw = None
+        if isinstance(value, bytes) and value:
+            raw = compose(item_id, f, value, provider_id.decode() if provider_id else None)
+        out[item_id] = StoredResult(state, f, raw)
+    return out
+
+
 def read_results(
     redis: Redis,
     located: Mapping[str, PartitionKeys],
     extra: Sequence[str] = (),
     wanted: Callable[[dict[str, str]], bool] = lambda _fields: True,
 ) -> dict[str, StoredResult]:
-    """The state of each located item and, where ``wanted`` (given its fields) says so, its
-    result JSON; in two round trips (the items, then their results)."""
-    names = (*FIELDS, *extra)
-    pipe = redis.pipeline(transaction=False)
-    for item_id, keys in located.items():
-        pipe.hmget(keys.item(item_id), names)
-    fields = [
-        dict(zip(names, (v.decode() if v is not None else "" for v in values), strict=True))
-        for values in pipe.execute()
-    ]
-    pipe = redis.pipeline(transaction=False)
-    asked = []
-    for (item_id, keys), f in zip(located.items(), fields, strict=True):
-        if not f["batch"]:
-            continue
-        if wanted(f):
-            pipe.hget(keys.results(f["batch"]), item_id)
-            pipe.hget(keys.batch(f["batch"]), "provider_id")
-        else:  # whether there is one, without moving it
-            pipe.hstrlen(keys.results(f["batch"]), item_id)
-            pipe.echo(b"")
-        asked.append(item_id)
-    replies = pipe.execute() if asked else []
-    stored = {i: (replies[2 * n], replies[2 * n + 1]) for n, i in enumerate(asked)}
-    out = {}
-    for item_id, f in zip(located, fields, strict=True):
-        value, openai_id = stored.get(item_id, (None, None))
-        state = f["state"]
-        if state == "submitted" and value:
-            state = "succeeded"
-        raw = None
-        if isinstance(value, bytes) and value:
-            raw = compose(item_id, f, value, openai_id.decode() if openai_id else None)
-        out[item_id] = StoredResult(state, f, raw)
-    return out
+    """read_results_plan() with a sync client."""
+    return run(read_results_plan(located, extra, wanted), redis)

@@ -24,7 +24,6 @@ from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
 
-from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
@@ -134,7 +133,7 @@ def source(package: str, name: str) -> str:
 class Scripts:
     """The scripts of ``calls`` registered with one Redis client."""
 
-    def __init__(self, redis: Redis, calls: Iterable[type[ScriptCall]]) -> None:
+    def __init__(self, redis: Any, calls: Iterable[type[ScriptCall]]) -> None:
         self.redis = redis
         self._scripts: dict[type[ScriptCall], Script] = {
             call: redis.register_script(source(call.PACKAGE, call.SCRIPT)) for call in calls
@@ -149,8 +148,12 @@ class Scripts:
         keys = call.keys()
         return ("EVALSHA", self._scripts[type(call)].sha, len(keys), *keys, *call.args())
 
+    def load_commands(self) -> list[tuple[Any, ...]]:
+        """SCRIPT LOAD of every script (after a restart emptied the server's cache)."""
+        return [("SCRIPT", "LOAD", script.script) for script in self._scripts.values()]
+
     def load(self) -> None:
-        """Load every script into the server again (after a restart emptied its cache)."""
+        """Load every script into the server again."""
         for script in self._scripts.values():
             self.redis.script_load(script.script)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis import Redis
 from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
 
 from producers.errors import Rejection
@@ -63,12 +64,22 @@ def by_partition(window: list[PreparedItem]) -> list[tuple[str, list[PreparedIte
     ]
 
 
-class WindowSender:
-    """Sends windows of prepared items, at most ``depth`` in flight."""
+Write = Callable[[str, list[PreparedItem], str], list[int]]
+Register = Callable[[str, PreparedItem], None]
 
-    def __init__(self, writer: ItemWriter, depth: int) -> None:
+
+class WindowSender:
+    """Sends windows of prepared items, at most ``depth`` in flight, each on a connection of
+    its own taken from ``redis``'s pool; ``write`` and ``register`` do the same through the
+    client, riding out an outage (Producer's)."""
+
+    def __init__(
+        self, writer: ItemWriter, redis: Redis, write: Write, register: Register, depth: int
+    ) -> None:
         self.writer = writer
-        self.pool = writer.redis.connection_pool
+        self.pool = redis.connection_pool
+        self.write = write
+        self.register = register
         self.depth = depth
         self.in_flight: deque[tuple[Any | None, Sent, str]] = deque()
         self.idle: list[Any] = []
@@ -82,7 +93,7 @@ class WindowSender:
         for tag, items in by_partition(window):
             register = self.writer.needs_registration(tag)
             if register:  # first, in a round trip of its own (rare)
-                self.writer.register(tag, items[0])
+                self.register(tag, items[0])
             commands.append(self.writer.command(tag, items, now, register))
             sent.append((tag, items, register))
         if self.writer.replication.enabled:  # read after the chunks' replies
@@ -129,7 +140,7 @@ class WindowSender:
                         reply = error
                     codes = self.writer.codes(tag, reply, registered)
                     if codes is None:  # it did not run (Redis forgot the script or partition)
-                        codes = self.writer.write(tag, items, now)
+                        codes = self.write(tag, items, now)
                     read.append(codes)
                 if replication.enabled:
                     replication.check(conn.read_response())
@@ -146,7 +157,7 @@ class WindowSender:
                 # Through the client and its retries. With replicas required, even a chunk
                 # whose reply was read goes again: what it stored may not have reached one,
                 # and write() waits for them (an item already stored reads as known).
-                again = self.writer.write(tag, items, now)
+                again = self.write(tag, items, now)
                 # STORED > DUPLICATE > QUEUE_FULL: stored by either try is stored.
                 codes = again if codes is None else list(map(max, codes, again))
             report.add(items, codes)

@@ -17,14 +17,15 @@ from typing import Any, cast
 
 import orjson
 from redis import Redis
-from redis.exceptions import ResponseError
+from redis.asyncio import Redis as AsyncRedis
 
 from producers.connection import safe_url
-from producers.data_format import ensure_format
+from producers.data_format import format_plan
 from producers.errors import BatchrelayError
 from producers.keys import Keys
 from producers.models import PreparedItem
 from producers.outage import Outage
+from producers.plans import Plan, one
 from producers.replication import Replication
 from producers.scripts import NoScriptError, ScriptCall, Scripts, arg, key
 from producers.settings import Settings
@@ -55,14 +56,10 @@ class Submit(ScriptCall):
 
 
 class ItemWriter:
-    """Writes chunks of prepared items of one partition each; shared by a producer's calls.
+    """Writes chunks of prepared items of one partition each; shared by a producer's calls
+    (sync or async: write_plan() is driven by either client, producers/plans.py)."""
 
-    Every method that talks to Redis rides out an outage of up to
-    BATCHRELAY_PRODUCER_RETRY_SECONDS (producers/outage.py), then raises RedisUnavailable.
-    """
-
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.redis = redis
+    def __init__(self, redis: Redis | AsyncRedis, settings: Settings) -> None:
         self.settings = settings
         self.keys = Keys(settings.namespace)
         self.scripts = Scripts(redis, [Submit])
@@ -70,17 +67,7 @@ class ItemWriter:
             redis, settings.redis_min_replicas, settings.redis_wait_ms, self.keys.fence
         )
         self._registered: dict[str, float] = {}  # partition tag -> when registered (monotonic)
-        self._url = safe_url(settings.redis_url)
-
-    def outage(self) -> Outage:
-        """A new outage span of this producer: one per call, so threads do not share one."""
-        return Outage(
-            "producer",
-            self._url,
-            self.settings.producer_retry_seconds,
-            log,
-            reconnect=self.redis.connection_pool.disconnect,
-        )
+        self.url = safe_url(settings.redis_url)
 
     def needs_registration(self, tag: str) -> bool:
         """Whether to register the partition before storing into it: before this producer's
@@ -89,22 +76,18 @@ class ItemWriter:
         registered = self._registered.get(tag)
         return registered is None or time.monotonic() - registered > REGISTRY_REFRESH
 
-    def register(self, tag: str, item: PreparedItem) -> None:
+    def register_plan(self, tag: str, item: PreparedItem) -> Plan[None]:
         """Write the registry entry of ``item``'s partition ``tag``, after checking that the
         namespace holds data of this release's format."""
+        yield from format_plan(self.keys, self.settings.redis_url)
         info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
-
-        def register() -> None:
-            ensure_format(self.redis, self.keys, self.settings.redis_url)
-            self.redis.hsetnx(self.keys.partitions, tag, info)
-
-        self.outage().call(register)
+        yield from one(("HSETNX", self.keys.partitions, tag, info))
 
     def command(
         self, tag: str, chunk: Sequence[PreparedItem], now: str, registered: bool
     ) -> tuple[Any, ...]:
         """The EVALSHA of submit.lua over ``chunk``; ``registered``: the caller has just
-        registered the partition (see register())."""
+        registered the partition (see register_plan())."""
         keys = self.keys.partition(tag)
         # One argument for the whole chunk: cheaper to send and to unpack than five per item.
         records = b"\n".join([item.record for item in chunk])
@@ -124,35 +107,46 @@ class ItemWriter:
 
     def codes(self, tag: str, reply: Any, registered: bool) -> list[int] | None:
         """submit.lua's code for each item of a chunk from its reply (an error reply raises),
-        or None when the chunk did not run and must be sent again."""
-        if isinstance(reply, NoScriptError):  # Redis restarted and forgot the script
-            self.scripts.load()
+        or None when the chunk did not run (Redis forgot the script or the partition's
+        registration) and must be written again."""
+        if isinstance(reply, NoScriptError) or reply == UNREGISTERED:
+            if reply == UNREGISTERED:
+                self._registered.pop(tag, None)
             return None
         if isinstance(reply, Exception):
             raise reply
-        if reply == UNREGISTERED:  # Redis lost the partition's mark (and its registry entry)
-            self._registered.pop(tag, None)
-            return None
         if registered:
             self._registered[tag] = time.monotonic()
         return cast(list[int], reply)
 
-    def write(self, tag: str, chunk: Sequence[PreparedItem], now: str) -> list[int]:
+    def write_plan(self, tag: str, chunk: Sequence[PreparedItem], now: str) -> Plan[list[int]]:
         """Store a chunk of one partition's items; one code per item. One round trip (WAIT
         included), more to register the partition or when Redis forgot something."""
-        return self.outage().call(lambda: self._write(tag, chunk, now))
-
-    def _write(self, tag: str, chunk: Sequence[PreparedItem], now: str) -> list[int]:
         register = self.needs_registration(tag)
         for _ in range(TRIES):
             if register:
-                self.register(tag, chunk[0])
-            try:
-                reply = self.replication.run(*self.command(tag, chunk, now, register))
-            except ResponseError as error:
-                reply = error
-            codes = self.codes(tag, reply, register)
+                yield from self.register_plan(tag, chunk[0])
+            round_trip = [self.command(tag, chunk, now, register)]
+            if self.replication.enabled:
+                round_trip.append(self.replication.wait_command())
+            replies = yield round_trip
+            if isinstance(replies[0], NoScriptError):  # Redis restarted and forgot the script
+                yield self.scripts.load_commands()
+                continue
+            if self.replication.enabled and not isinstance(replies[0], Exception):
+                self.replication.check(replies[1])
+            codes = self.codes(tag, replies[0], register)
             if codes is not None:
                 return codes
-            register = register or reply == UNREGISTERED
+            register = True  # Redis lost the partition's registration
         raise BatchrelayError(f"the submit script did not run for partition {tag} in {TRIES} tries")
+
+    def outage(self, redis: Redis | AsyncRedis) -> Outage:
+        """A new outage span: one per call, so concurrent calls do not share one."""
+        return Outage(
+            "producer",
+            self.url,
+            self.settings.producer_retry_seconds,
+            log,
+            reconnect=redis.connection_pool.disconnect,
+        )

@@ -14,6 +14,7 @@ from producers import Callback, InvalidItem, Producer, QueueFull, WorkItem
 from producers.keys import Keys, partition_tag
 from producers.models import prepare
 from producers.settings import Settings
+from tests.support.async_facade import AsyncFacade
 from tests.support.dispatch import TAG
 from tests.support.inspect import queued_ids
 from worker.testing import OWNED_MARK, reset_database
@@ -32,6 +33,17 @@ def chat(item_id: str | None = None, model: str = "gpt-4o-mini", **extra: Any) -
 def keyspace(redis: Redis) -> set[bytes]:
     """Every key, but the mark of the tests' own database."""
     return set(redis.scan_iter(count=1000)) - {OWNED_MARK.encode()}
+
+
+@pytest.fixture(params=["Producer", "AsyncProducer"])
+def producer(request: pytest.FixtureRequest, redis: Redis, settings: Settings) -> Iterator[Any]:
+    """Each behavioural test runs against both producers (AsyncProducer through a facade)."""
+    if request.param == "Producer":
+        yield Producer(redis, settings)
+        return
+    facade = AsyncFacade(settings)
+    yield facade
+    facade.close()
 
 
 def test_submit_stores_the_request_line_once(producer: Producer, redis: Redis) -> None:
@@ -143,6 +155,7 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     assert list(producer.partitions().values()) == info
 
 
+@pytest.mark.parametrize("producer", ["Producer"], indirect=True)  # its ItemWriter
 def test_the_submit_script_stores_nothing_in_a_partition_not_registered(
     producer: Producer, redis: Redis
 ) -> None:
@@ -159,6 +172,7 @@ def test_the_submit_script_stores_nothing_in_a_partition_not_registered(
     assert keyspace(redis) == {producer.keys.partitions.encode()}
 
 
+@pytest.mark.parametrize("producer", ["Producer"], indirect=True)  # its window sender
 def test_submit_many_survives_its_connections_dropped(producer: Producer, redis: Redis) -> None:
     """Redis drops the sender's connections with windows in flight: the rest of each window
     goes again through the client, and every item is stored once and reported."""
@@ -277,6 +291,7 @@ def test_a_redis_that_forgot_the_scripts_gets_them_again(producer: Producer, red
         assert len(report.accepted) == 20_000 and not report.duplicates, len(report.duplicates)
 
 
+@pytest.mark.parametrize("producer", ["Producer"], indirect=True)  # its window sender
 def test_submit_many_memory_stays_flat(producer: Producer, redis: Redis) -> None:
     """Five times the items, about the same peak besides the report: only the windows in
     flight are held (the report's list of ids is what grows)."""
