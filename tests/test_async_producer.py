@@ -69,7 +69,7 @@ def test_a_cancelled_wait_leaves_no_connection_behind(redis: Redis, settings: Se
                 await waiting
             await asyncio.sleep(0.1)
             pool = producer.redis.connection_pool
-            in_use = len(pool._in_use_connections)  # type: ignore[attr-defined]
+            in_use = len(pool._in_use_connections)
             return during, blocked_in_blpop(), in_use
 
     during, after, in_use = asyncio.run(scenario())
@@ -78,7 +78,7 @@ def test_a_cancelled_wait_leaves_no_connection_behind(redis: Redis, settings: Se
     assert in_use == 0, "the pool still counts a connection in use"
 
 
-def test_wait_for_a_deadline(redis: Redis, settings: Settings) -> None:
+def test_wait_for_a_deadline(settings: Settings) -> None:
     async def scenario() -> None:
         async with AsyncProducer(connect_async(settings), settings) as producer:
             await producer.submit(chat("slow"))
