@@ -23,7 +23,7 @@ COPY producers/ producers/
 COPY worker/ worker/
 COPY emulator/ emulator/
 RUN pip install --upgrade pip setuptools wheel \
- && pip install . \
+ && pip install '.[worker,emulator]' \
  && batchrelay --help >/dev/null
 
 FROM ${PYTHON_IMAGE}

@@ -5,3 +5,7 @@ SDK at it with `OPENAI_BASE_URL=http://127.0.0.1:8089/v1`. Tests use
 `emulator.testing.running_emulator`. Faults are set by CLI flags, by `POST /_emulator/faults`
 and per batch by `emulator_<fault>` metadata keys (see `emulator.config.BatchFaults`).
 """
+
+from producers.extras import require
+
+require("emulator", "the emulator")

@@ -1,4 +1,9 @@
-"""batchrelay's producer SDK: describe work items, submit them to Redis, read their results."""
+"""batchrelay's producer SDK: describe work items, submit them to Redis, read their results.
+
+The public API is what this module exports; the modules behind it are the SDK's own.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
 
 from producers.async_producer import AsyncProducer
 from producers.errors import (
@@ -18,6 +23,11 @@ from producers.reading import ItemStatus
 from producers.sending import SubmitReport
 from producers.settings import Settings
 from producers.signing import verify_signature
+
+try:
+    __version__ = version("batchrelay")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AsyncProducer",

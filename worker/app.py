@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from producers.extras import require
+
+require("worker", "worker.app (the Celery app)")
+
 from celery import Celery
 
 from producers.settings import Settings

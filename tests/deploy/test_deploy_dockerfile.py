@@ -1,7 +1,8 @@
 """Dockerfile and .dockerignore: static checks (no Docker engine here).
 
 Parses the Dockerfile's instructions (continuation lines joined, comments dropped) and holds
-it to the deployment contract: python:3.11-slim, `pip install .`, a non-root user, CMD
+it to the deployment contract: python:3.11-slim, the project installed with the extras its
+roles need, a non-root user, CMD
 `batchrelay worker`, and a build context that carries the packages but no secrets.
 """
 
@@ -96,9 +97,13 @@ def test_runtime_and_build_images_are_python_311_slim() -> None:
     assert froms and all(f == "python:3.11-slim" for f in froms), froms
 
 
-def test_project_is_installed_with_pip_install_dot() -> None:
+def test_project_is_installed_with_the_extras_of_its_roles() -> None:
+    """The bare install is only the SDK: the image's roles need the worker and emulator
+    extras (pyproject.toml)."""
     runs = " ".join(rest for word, rest in _instructions() if word == "RUN")
-    assert re.search(r"pip install (?:[-\w=]+ )*\.(?:\s|$|&)", runs), runs
+    installed = re.search(r"pip install (?:[-\w=]+ )*'?\.\[([\w,]+)\]'?(?:\s|$|&)", runs)
+    assert installed, runs
+    assert {"worker", "emulator"} <= set(installed[1].split(",")), installed[1]
 
 
 def test_final_stage_runs_as_a_non_root_user() -> None:

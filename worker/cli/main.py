@@ -1,4 +1,9 @@
-"""The `batchrelay` command."""
+"""The `batchrelay` command.
+
+Its subcommands need the 'worker' extra (the emulator's, 'emulator'); without it, the command
+says which extra to install instead of failing with a traceback, so the modules behind the
+subcommands are imported only once this module runs.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,19 @@ from redis.exceptions import RedisError
 
 from producers.connection import safe_url
 from producers.errors import BatchrelayError
+from producers.extras import MissingExtra, require
 from producers.settings import Settings
-from worker.cli.batches import add_batch_parsers
-from worker.cli.demo import add_demo_parser
-from worker.cli.items import add_item_parsers
-from worker.cli.roles import add_role_parsers, run_emulator
-from worker.cli.stack import add_arguments as add_up_arguments
-from worker.cli.stack import run_up
 
 
 def parser() -> argparse.ArgumentParser:
+    require("worker", "the batchrelay command")
+    from worker.cli.batches import add_batch_parsers
+    from worker.cli.demo import add_demo_parser
+    from worker.cli.items import add_item_parsers
+    from worker.cli.roles import add_role_parsers
+    from worker.cli.stack import add_arguments as add_up_arguments
+    from worker.cli.stack import run_up
+
     root = argparse.ArgumentParser(
         prog="batchrelay",
         description="Queue LLM requests in Redis; Celery workers run them as OpenAI batches.",
@@ -43,9 +51,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    if args_list[:1] == ["emulator"]:
-        return run_emulator(args_list[1:])
-    root = parser()
+    try:
+        if args_list[:1] == ["emulator"]:
+            from emulator.cli import main as emulator_main
+
+            return emulator_main(args_list[1:])
+        root = parser()
+    except MissingExtra as error:
+        print(f"batchrelay: {error}", file=sys.stderr)
+        return 2
     args, extra = root.parse_known_args(args_list)
     if extra and args.command not in ("worker", "beat", "flower"):
         root.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -44,12 +44,6 @@ def run_flower(args: argparse.Namespace) -> int:
     return _exec(command, env)
 
 
-def run_emulator(argv: list[str]) -> int:
-    from emulator.cli import main
-
-    return main(argv)
-
-
 def run_exporter(args: argparse.Namespace) -> int:
     from worker.metrics.exporter import serve
 
