@@ -27,10 +27,8 @@ print(__version__, result["status"])
 """
 
 
-def run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=300, **kwargs
-    )  # type: ignore[call-overload, no-any-return]
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
