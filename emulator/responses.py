@@ -36,6 +36,11 @@ def _choice_count(body: dict[str, Any]) -> int:
     return n if isinstance(n, int) and 1 <= n <= 8 else 1
 
 
+REFUSE = "[emulator: refuse]"
+"""A request whose last user message holds this gets a refusal, as a model may give one."""
+REFUSAL = "I'm sorry, I can't help with that."
+
+
 def _shaped_text(body: dict[str, Any], text: str, format_key: str) -> str:
     """Plain text, or a JSON document when the request asks for JSON output."""
     response_format = body.get(format_key)
@@ -107,13 +112,14 @@ def chat_completion(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
         )
         text, cut = textgen.truncate_to_tokens(text, limit)
         completion_tokens += textgen.estimate_tokens(text)
+        refused = REFUSE in prompt
         choices.append(
             {
                 "index": index,
                 "message": {
                     "role": "assistant",
-                    "content": text,
-                    "refusal": None,
+                    "content": None if refused else text,
+                    "refusal": REFUSAL if refused else None,
                     "annotations": [],
                 },
                 "logprobs": None,
@@ -197,7 +203,9 @@ def response_object(body: dict[str, Any], digest: bytes) -> dict[str, Any]:
                 "status": "completed",
                 "role": "assistant",
                 "content": [
-                    {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                    {"type": "refusal", "refusal": REFUSAL}
+                    if REFUSE in prompt
+                    else {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
                 ],
             }
         ],

@@ -99,26 +99,57 @@ def truncate_to_tokens(text: str, max_tokens: int | None) -> tuple[str, bool]:
     return text[: max(1, max_tokens * 4)].rstrip(), True
 
 
-def fill_json_schema(schema: Any, text: str, depth: int = 0) -> Any:
-    """A value matching a (simple) JSON schema, for `response_format` json_schema requests."""
-    if not isinstance(schema, dict) or depth > 8:
+STRING_FORMATS = {
+    "date-time": "2026-01-01T00:00:00Z",
+    "date": "2026-01-01",
+    "time": "00:00:00",
+    "email": "someone@example.com",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "uri": "https://example.com/",
+}
+
+
+def fill_json_schema(schema: Any, text: str, depth: int = 0, root: Any = None) -> Any:
+    """A value that fits a JSON schema (the subset OpenAI's structured outputs take: objects,
+    arrays, strings, numbers, booleans, enums, const, anyOf, $ref into $defs), the same every
+    time for the same schema and text: the answer of a `json_schema` response format."""
+    root = schema if root is None else root
+    if not isinstance(schema, dict) or depth > 12:
         return text
+    if "$ref" in schema:
+        target: Any = root
+        for part in str(schema["$ref"]).removeprefix("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return fill_json_schema(target, text, depth + 1, root)
+    if "const" in schema:
+        return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
+    for combined in ("anyOf", "oneOf"):
+        options = [o for o in schema.get(combined) or [] if o.get("type") != "null"]
+        if options:
+            return fill_json_schema(options[0], text, depth + 1, root)
+    if schema.get("allOf"):
+        return fill_json_schema(schema["allOf"][0], text, depth + 1, root)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties") or {}
-        return {name: fill_json_schema(sub, text, depth + 1) for name, sub in properties.items()}
+        return {
+            name: fill_json_schema(sub, text, depth + 1, root) for name, sub in properties.items()
+        }
     if kind == "array":
-        return [fill_json_schema(schema.get("items"), text, depth + 1)]
-    if kind == "integer":
-        return 1
-    if kind == "number":
-        return 0.5
+        count = max(1, int(schema.get("minItems", 1)))
+        item = fill_json_schema(schema.get("items"), text, depth + 1, root)
+        return [item] * min(count, int(schema.get("maxItems", count)))
+    if kind in ("integer", "number"):
+        number: float = 1 if kind == "integer" else 0.5
+        number = max(number, schema.get("minimum", number))
+        return min(number, schema.get("maximum", number))
     if kind == "boolean":
         return True
     if kind == "null":
         return None
-    return text
+    value = STRING_FORMATS.get(str(schema.get("format")), text)
+    return value[: int(schema["maxLength"])] if "maxLength" in schema else value

@@ -23,6 +23,7 @@ from producers.reading import ItemStatus
 from producers.sending import SubmitReport
 from producers.settings import Settings
 from producers.signing import verify_signature
+from producers.structured import Parsed, parse_result, strict_json_schema, structured_item
 
 try:
     __version__ = version("batchrelay")
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidSignature",
     "ItemNotFound",
     "ItemStatus",
+    "Parsed",
     "Producer",
     "QueueFull",
     "RedisUnavailable",
@@ -47,5 +49,8 @@ __all__ = [
     "SubmitReport",
     "WaitTimeout",
     "WorkItem",
+    "parse_result",
+    "strict_json_schema",
+    "structured_item",
     "verify_signature",
 ]

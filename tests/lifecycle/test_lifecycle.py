@@ -4,8 +4,12 @@ in this process (tests/lifecycle/conftest.py): the lifecycle's rules, checked in
 from __future__ import annotations
 
 import time
+from typing import Literal
 
-from producers import Callback
+from pydantic import BaseModel
+
+from emulator.responses import REFUSE
+from producers import Callback, parse_result, structured_item
 from producers.status import BatchState
 from tests.lifecycle.conftest import Pipeline
 from tests.support.items import chat
@@ -89,3 +93,29 @@ def test_a_finished_batchs_files_are_deleted_a_lease_after_it_finished(
     later = clean_up(pipeline.store, pipeline.api, pipeline.settings, now + 10)
     assert later.deleted == 2 and remote.files.list().data == []
     assert pipeline.store.files.awaiting_cleanup() == 0
+
+
+class Review(BaseModel):
+    sentiment: Literal["positive", "negative"]
+    score: float
+    keywords: list[str]
+
+
+def test_structured_items_come_back_as_their_model(pipeline: Pipeline) -> None:
+    asks = [{"role": "user", "content": "Classify: great!"}]
+    refuse = [{"role": "user", "content": REFUSE}]
+    pipeline.producer.submit_many(
+        [
+            structured_item("chat", Review, model="gpt-4o-mini", messages=asks),
+            structured_item("resp", Review, model="gpt-4o-mini", endpoint="/v1/responses",
+                            input="Classify: great!"),
+            structured_item("no", Review, model="gpt-4o-mini", messages=refuse),
+        ]
+    )  # fmt: skip
+    while len(pipeline.run()) < 2:  # chat and Responses items are two partitions
+        pass
+    for item_id in ("chat", "resp"):
+        parsed = parse_result(pipeline.producer.wait(item_id, timeout=1), Review)
+        assert isinstance(parsed.value, Review), parsed
+    refused = parse_result(pipeline.producer.wait("no", timeout=1), Review)
+    assert refused.value is None and refused.refusal
