@@ -20,7 +20,7 @@ from bench.redis_target import RedisTarget, redis_target
 from bench.replication import run_replicated_submit
 from bench.report import line, write_summary
 from bench.result import Result
-from bench.submitting import run_submit_many, run_submit_one
+from bench.submitting import run_async_submit_many, run_submit_many, run_submit_one
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -47,6 +47,7 @@ def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result]]:
     return {
         "submit_many": lambda t: run_submit_many(t, sizes.submit_many, r),
         "submit_one": lambda t: run_submit_one(t, sizes.submit_one, r),
+        "async_submit_many": lambda t: run_async_submit_many(t, sizes.submit_many, r),
         "submit_many_replicated": lambda _target: run_replicated_submit(sizes.submit_many, r),
         "pack": lambda t: run_pack(t, sizes.pack, short),
         "collect": lambda t: run_collect(t, sizes.collect, short),

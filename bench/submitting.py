@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import closing
 
 from bench import items
-from bench.common import producer
+from bench.common import bench_settings, producer
 from bench.redis_target import RedisTarget
 from bench.result import Result, Timings, throughput_result, timed
+from producers import AsyncProducer
+from producers.connection import connect_async
 
 BASELINE_KEY = "bench:raw"
 RAW_PER_ROUND_TRIP = 1000
@@ -96,4 +99,30 @@ def run_submit_one(target: RedisTarget, count: int, repeats: int) -> Result:
         baseline,
         0.5,
         "Producer.submit items/s / one raw LPUSH per item items/s",
+    )
+
+
+def run_async_submit_many(target: RedisTarget, count: int, repeats: int) -> Result:
+    """``AsyncProducer.submit_many`` of ``count`` chat items vs ``Producer.submit_many``."""
+    work = items.chat_items(count)
+    subject, baseline = Timings(count), Timings(count)
+
+    async def submit_async() -> None:
+        settings = bench_settings(target)
+        async with AsyncProducer(connect_async(settings), settings) as producer:
+            report = await producer.submit_many(work)
+        assert len(report.accepted) == count, "not every item accepted"
+
+    for _ in range(repeats):
+        target.flush()
+        with closing(producer(target)) as prod:
+            baseline.seconds.append(timed(lambda p=prod: p.submit_many(work)))  # type: ignore[misc]
+        target.flush()
+        subject.seconds.append(timed(lambda: asyncio.run(submit_async())))
+    return throughput_result(
+        "async_submit_many",
+        subject,
+        baseline,
+        0.8,
+        "AsyncProducer.submit_many items/s / Producer.submit_many items/s",
     )
