@@ -188,16 +188,19 @@ class AsyncProducer:
             block = WAIT_SLICE
             if deadline is not None:
                 block = min(block, deadline - time.monotonic())
-                if block <= 0:
-                    raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
             try:
                 raw = await arun(wait_once_plan(keys, item_id, block), self.redis)
             except REDIS_DOWN as error:
-                await asyncio.sleep(min(outage.failed(error), max(block, 0.0)))
+                delay = outage.failed(error)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s") from error
+                await asyncio.sleep(delay)
                 continue
             outage.ended()
             if raw is not None:
                 return dict(orjson.loads(raw))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
 
 
 async def _each(items: Items) -> AsyncIterable[WorkItem | dict[str, Any]]:

@@ -174,16 +174,19 @@ class Producer:
             block = WAIT_SLICE
             if deadline is not None:
                 block = min(block, deadline - time.monotonic())
-                if block <= 0:
-                    raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
             try:
                 raw = run(wait_once_plan(keys, item_id, block), self.redis)
             except REDIS_DOWN as error:
-                time.sleep(min(outage.failed(error), max(block, 0.0)))
+                delay = outage.failed(error)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s") from error
+                time.sleep(delay)
                 continue
             outage.ended()
             if raw is not None:
                 return dict(orjson.loads(raw))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"item {item_id!r} has no result after {timeout}s")
 
     def all_results(self) -> Iterator[dict[str, Any]]:
         """Every finished item's result still in Redis (for BATCHRELAY_RESULT_TTL after it

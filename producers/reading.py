@@ -152,13 +152,13 @@ def request_line_plan(keys: PartitionKeys, item_id: str) -> Plan[bytes | None]:
 
 
 def wait_once_plan(keys: PartitionKeys, item_id: str, block: float) -> Plan[bytes | None]:
-    """The item's result, else block up to ``block`` seconds for the wake-up; None if there
-    is no result yet."""
+    """The item's result, else block up to ``block`` seconds for the wake-up (not at all if
+    ``block`` is not positive); None if there is no result yet."""
     # Announce the waiter before looking for the result: a result stored after the look then
     # always finds the flag and pushes the wake-up.
     yield from one(("SET", keys.waiting(item_id), b"1", "EX", int(WAIT_SLICE) + 30))
     stored = yield from read_results_plan({item_id: keys})
-    if stored[item_id].raw is not None:
+    if stored[item_id].raw is not None or block <= 0:
         return stored[item_id].raw
     woke = yield from one(("BLPOP", keys.notify(item_id), block))
     if woke is not None:
