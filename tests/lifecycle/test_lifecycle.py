@@ -106,7 +106,7 @@ def test_structured_items_come_back_as_their_model(pipeline: Pipeline) -> None:
     refuse = [{"role": "user", "content": REFUSE}]
     pipeline.producer.submit_many(
         [
-            structured_item("chat", Review, model="gpt-4o-mini", messages=asks),
+            structured_item("chat", Review, model="gpt-4o-mini", messages=asks, callback=CALLBACK),
             structured_item("resp", Review, model="gpt-4o-mini", endpoint="/v1/responses",
                             input="Classify: great!"),
             structured_item("no", Review, model="gpt-4o-mini", messages=refuse),
@@ -119,3 +119,6 @@ def test_structured_items_come_back_as_their_model(pipeline: Pipeline) -> None:
         assert isinstance(parsed.value, Review), parsed
     refused = parse_result(pipeline.producer.wait("no", timeout=1), Review)
     assert refused.value is None and refused.refusal
+    # A Celery callback's argument (and a webhook's body) is the same result: it parses too.
+    [sent] = pipeline.sent
+    assert isinstance(parse_result(sent.result, Review).value, Review)
