@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -55,9 +56,8 @@ async def reset(request: Request, data: bool = False) -> JsonResponse:
 @router.get("/info")
 async def info(request: Request) -> JsonResponse:
     state = state_of(request)
-    statuses: dict[str, int] = {}
-    for batch in state.batches.all():
-        statuses[batch.status] = statuses.get(batch.status, 0) + 1
+    statuses = Counter(batch.status for batch in state.batches.all())
+    message_statuses = Counter(batch.processing_status for batch in state.message_batches.all())
     settings: dict[str, Any] = state.settings.model_dump(mode="json", exclude={"api_key"})
     return JsonResponse(
         {
@@ -65,6 +65,7 @@ async def info(request: Request) -> JsonResponse:
             "data_dir": str(state.data_dir),
             "settings": settings,
             "batches_by_status": statuses,
+            "message_batches_by_status": message_statuses,
             "files": len(state.files),
         }
     )

@@ -52,7 +52,8 @@ async def retrieve_file(request: Request, file_id: str) -> JsonResponse:
     return JsonResponse(state_of(request).files.get(file_id).to_json())
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+def file_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream's bytes in chunks; it is closed once read or dropped."""
     with stream:
         while chunk := stream.read(CONTENT_CHUNK_BYTES):
             yield chunk
@@ -65,7 +66,7 @@ async def file_content(request: Request, file_id: str) -> StreamingResponse:
     # Opened before answering: a delete racing the download cannot cut it short.
     stream = files.body_path(file_id).open("rb")
     return StreamingResponse(
-        _chunks(stream),
+        file_chunks(stream),
         media_type="application/octet-stream",
         headers={
             "content-length": str(record.bytes),

@@ -1,4 +1,5 @@
-"""The FastAPI app: routes, OpenAI-shaped errors, and the state's lifespan."""
+"""The FastAPI app: routes, errors in the envelope of each API (OpenAI's or Anthropic's), and
+the state's lifespan."""
 
 from __future__ import annotations
 
@@ -11,28 +12,36 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from emulator import api_batches, api_control, api_files, api_realtime
+from emulator import (
+    api_batches,
+    api_control,
+    api_files,
+    api_message_batches,
+    api_messages,
+    api_realtime,
+)
+from emulator.anthropic_errors import api_error_json, error_json
 from emulator.config import EmulatorSettings
 from emulator.errors import APIError, InvalidRequestError, ServerError
 from emulator.gate import Gate
-from emulator.httpjson import JsonResponse, error_response
 from emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
-    return error_response(exc)
+    return api_error_json(request.url.path, exc)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
     param = ".".join(location) or None
     message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
-    return error_response(InvalidRequestError(message, param=param, code="invalid_value"))
+    error = InvalidRequestError(message, param=param, code="invalid_value")
+    return api_error_json(request.url.path, error)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -44,12 +53,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
     body = APIError(message).to_body()
     body["error"]["type"] = "invalid_request_error"
-    return JsonResponse(body, status_code=exc.status_code)
+    return error_json(request.url.path, exc.status_code, body)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(ServerError(f"The emulator failed: {exc!r}"))
+    return api_error_json(request.url.path, ServerError(f"The emulator failed: {exc!r}"))
 
 
 def create_app(config: EmulatorSettings | None = None) -> FastAPI:
@@ -65,13 +74,15 @@ def create_app(config: EmulatorSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="batchrelay emulator",
-        summary="An OpenAI-compatible Files + Batches API for local runs and tests.",
+        summary="OpenAI's Files + Batches and Anthropic's Message Batches, for tests.",
         lifespan=lifespan,
     )
     app.state.emulator = state
     app.include_router(api_files.router)
     app.include_router(api_batches.router)
     app.include_router(api_realtime.router)
+    app.include_router(api_messages.router)
+    app.include_router(api_message_batches.router)
     app.include_router(api_control.router)
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

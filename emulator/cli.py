@@ -21,7 +21,9 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     server = parser.add_argument_group("server")
     server.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     server.add_argument("--port", type=int, help="port to listen on (default 8089)")
-    server.add_argument("--api-key", help="require this bearer key (default: accept any key)")
+    server.add_argument(
+        "--api-key", help="require this key, as a bearer token or x-api-key (default: any key)"
+    )
     server.add_argument("--data-dir", type=Path, help="where file bodies live (default: temp dir)")
     server.add_argument("--seed", type=int, help="seed for every random fault decision")
     server.add_argument("--models", type=_csv, help="comma-separated models that exist")
@@ -38,6 +40,12 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-file-bytes", type=int, help="upload cap (200 MiB)")
     limits.add_argument("--max-requests", type=int, help="requests per batch (50000)")
     limits.add_argument("--max-embedding-inputs", type=int, help="embedding inputs (50000)")
+    limits.add_argument(
+        "--max-message-batch-requests", type=int, help="requests per Message Batch (100000)"
+    )
+    limits.add_argument(
+        "--max-message-batch-bytes", type=int, help="body of a Message Batch create (256 MiB)"
+    )
     limits.add_argument(
         "--refuse-expires-after",
         dest="accept_expires_after",
@@ -60,6 +68,7 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (also settable at /_emulator/faults)")
     _add_rate(faults, "--http-429-rate", help="429 + retry-after on /v1 routes")
     _add_rate(faults, "--http-500-rate", help="500 on /v1 routes")
+    _add_rate(faults, "--http-529-rate", help="529 overloaded_error on /v1/messages routes")
     _add_rate(faults, "--http-500-after-rate", help="500 after the route did its work")
     faults.add_argument(
         "--fault-routes",
@@ -86,6 +95,12 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         help="batches expire once this share of lines is done",
     )
     faults.add_argument(
+        "--cancel-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="slow cancelling: a cancelled batch stays cancelling this much longer",
+    )
+    faults.add_argument(
         "--stuck",
         choices=["validating", "in_progress", "finalizing"],
         help="batches stay in this status until cancelled or the window ends",
@@ -109,7 +124,8 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="batchrelay emulator",
-        description="An OpenAI-compatible Files + Batches API server for local runs and tests.",
+        description="OpenAI's Files + Batches and Anthropic's Message Batches, for local runs and "
+        "tests.",
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -127,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     app = create_app(settings)
     print(
-        f"batchrelay emulator: http://{settings.host}:{settings.port}/v1 "
+        f"batchrelay emulator: http://{settings.host}:{settings.port}/v1 (OpenAI), "
+        f"http://{settings.host}:{settings.port} (Anthropic) "
         f"(data dir {app.state.emulator.data_dir})",
         file=sys.stderr,
         flush=True,

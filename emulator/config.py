@@ -44,15 +44,19 @@ class BatchFaults(BaseModel):
     """Overrides `finalizing_seconds` (slow finalizing)."""
     batch_seconds: float | None = Field(default=None, ge=0.0)
     """Overrides `batch_seconds` (the in_progress -> completed time)."""
+    cancel_seconds: float | None = Field(default=None, ge=0.0)
+    """Slow cancelling: a cancelled batch stays cancelling (canceling) this much longer."""
 
 
 class HttpFaults(BaseModel):
-    """Faults on the HTTP routes under /v1."""
+    """Faults on the HTTP routes under /v1 (OpenAI's and Anthropic's)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     http_429_rate: Rate = Field(default=0.0, ge=0.0, le=1.0)
     http_500_rate: Rate = Field(default=0.0, ge=0.0, le=1.0)
+    http_529_rate: Rate = Field(default=0.0, ge=0.0, le=1.0)
+    """Anthropic's 529 `overloaded_error`, on the Anthropic routes (/v1/messages...) only."""
     http_500_after_rate: Rate = Field(default=0.0, ge=0.0, le=1.0)
     """The route does its work (e.g. creates the batch) but the answer is a 500."""
     routes: list[str] | None = None
@@ -94,5 +98,8 @@ class EmulatorSettings(BaseSettings):
     """Multiplies ``expires_after`` seconds: 1/3600 makes an hour pass in a second."""
     max_requests: int = Field(default=50_000, ge=1)
     max_embedding_inputs: int = Field(default=50_000, ge=1)
+    max_message_batch_requests: int = Field(default=100_000, ge=1, le=100_000)
+    max_message_batch_bytes: int = Field(default=256 * MIB, ge=1, le=256 * MIB)
+    """Anthropic's limits of one Message Batch create (over either: 413 request_too_large)."""
     log_level: str = "warning"
     faults: Faults = Field(default_factory=Faults)

@@ -1,4 +1,5 @@
-"""`--forward-url`: each line's body is sent to a real-time OpenAI-compatible server."""
+"""`--forward-url`: each line's body is sent to a real-time server, OpenAI-compatible or (for
+`/v1/messages` lines) Anthropic-compatible, with the auth headers each expects."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import orjson
 
 from emulator.errors import error_body
+from emulator.messages import ANTHROPIC_VERSION, is_anthropic_path
 
 
 class Forwarder:
@@ -16,10 +18,9 @@ class Forwarder:
         self, base_url: str, concurrency: int, timeout: float, api_key: str | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.api_key = api_key
         self._client = httpx.AsyncClient(
             timeout=timeout,
-            headers=headers,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
         # One limit for the whole server, however many batches run at once.
@@ -30,6 +31,16 @@ class Forwarder:
             return self.base_url + path.removeprefix("/v1")
         return self.base_url + path
 
+    def headers_for(self, path: str) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if is_anthropic_path(path):
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+            if self.api_key:
+                headers["x-api-key"] = self.api_key
+        elif self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        return headers
+
     async def call(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         """(status code, JSON body) of the upstream answer; network failures answer 502."""
         async with self._slots:
@@ -37,7 +48,7 @@ class Forwarder:
                 response = await self._client.post(
                     self.url_for(path),
                     content=orjson.dumps(body),
-                    headers={"content-type": "application/json"},
+                    headers=self.headers_for(path),
                 )
             except httpx.HTTPError as exc:
                 return 502, error_body(

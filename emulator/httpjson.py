@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from emulator.errors import APIError, InvalidRequestError
+from emulator.errors import InvalidRequestError
 
 
 class JsonResponse(Response):
@@ -18,12 +18,11 @@ class JsonResponse(Response):
         return orjson.dumps(content)
 
 
-def error_response(error: APIError) -> JsonResponse:
-    return JsonResponse(error.to_body(), status_code=error.status_code, headers=error.headers)
-
-
 async def read_json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    return parse_json_object(await request.body())
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:

@@ -14,6 +14,8 @@ from emulator.config import BatchFaults
 from emulator.errors import error_body, rate_limit_body, server_error_body
 from emulator.responses import generate
 
+EXPIRED_CODE = "batch_expired"
+CANCELLED_CODE = "batch_cancelled"
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
 INJECTED_400_BODY = error_body(
@@ -75,11 +77,11 @@ def error_outcome(custom_id: str, code: str, message: str) -> LineOutcome:
 
 
 def expired_outcome(custom_id: str) -> LineOutcome:
-    return error_outcome(custom_id, "batch_expired", EXPIRED_MESSAGE)
+    return error_outcome(custom_id, EXPIRED_CODE, EXPIRED_MESSAGE)
 
 
 def cancelled_outcome(custom_id: str) -> LineOutcome:
-    return error_outcome(custom_id, "batch_cancelled", CANCELLED_MESSAGE)
+    return error_outcome(custom_id, CANCELLED_CODE, CANCELLED_MESSAGE)
 
 
 def usage_of(body: Any) -> tuple[int, int]:

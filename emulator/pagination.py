@@ -1,4 +1,5 @@
-"""Cursor pages as OpenAI lists them: `data`, `first_id`, `last_id`, `has_more`."""
+"""Cursor pages: OpenAI's (`after`) and Anthropic's (`after_id` or `before_id`), both with
+`data`, `first_id`, `last_id`, `has_more`."""
 
 from __future__ import annotations
 
@@ -45,4 +46,35 @@ def cursor_page(
         "first_id": id_of(page[0]) if page else None,
         "last_id": id_of(page[-1]) if page else None,
         "has_more": start + limit < len(items),
+    }
+
+
+def two_way_page(
+    items: Sequence[T],
+    *,
+    before: str | None,
+    after: str | None,
+    limit: int,
+    id_of: Callable[[T], str],
+    to_json: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """The page of `items` (in list order) just before the item `before`, or just after the
+    item `after`, as Anthropic lists them; an unknown cursor gives an empty page."""
+    if before is not None and after is not None:
+        raise InvalidRequestError("Only one of before_id and after_id may be given.")
+    ids = [id_of(item) for item in items]
+    if before is not None:
+        end = ids.index(before) if before in ids else 0
+        start = max(0, end - limit)
+        has_more = start > 0
+    else:
+        start = 0 if after is None else ids.index(after) + 1 if after in ids else len(ids)
+        end = start + limit
+        has_more = end < len(ids)
+    page = items[start:end]
+    return {
+        "data": [to_json(item) for item in page],
+        "has_more": has_more,
+        "first_id": id_of(page[0]) if page else None,
+        "last_id": id_of(page[-1]) if page else None,
     }

@@ -113,9 +113,16 @@ class BatchJob:
             return Interrupt.EXPIRE
         return None
 
-    def conclude(self, status: str) -> None:
-        """Moves to `status`, unless a cancel came in meanwhile: then it is `cancelled`."""
-        self.batch.move_to("cancelled" if self.batch.status == "cancelling" else status)
+    async def conclude(self, status: str) -> None:
+        """Moves to `status`, unless a cancel came in meanwhile: then it is `cancelled`, after
+        the batch's `cancel_seconds`."""
+        batch = self.batch
+        if batch.status != "cancelling":
+            batch.move_to(status)
+            return
+        if batch.faults.cancel_seconds:
+            await asyncio.sleep(batch.faults.cancel_seconds)
+        batch.move_to("cancelled")
 
     async def validate(self) -> bool:
         batch, faults = self.batch, self.batch.faults
@@ -123,7 +130,7 @@ class BatchJob:
         until = math.inf if stuck else time.time() + self.context.settings.validating_seconds
         interrupt = await self.wait(until, expire=True)
         if interrupt is not None:
-            self.conclude("expired")
+            await self.conclude("expired")
             return False
         report = await asyncio.to_thread(
             validate_input, self.stream, batch.endpoint, self.context.limits
@@ -131,14 +138,14 @@ class BatchJob:
         batch.model = report.model
         if report.errors:
             batch.errors = report.errors
-            self.conclude("failed")
+            await self.conclude("failed")
             return False
         if faults.fault == "token_limit_exceeded" and self.rng.random() < faults.fault_rate:
             batch.errors = [token_limit_error(report.model)]
-            self.conclude("failed")
+            await self.conclude("failed")
             return False
         batch.total = report.total
-        self.conclude("in_progress")
+        await self.conclude("in_progress")
         return batch.status == "in_progress"
 
     async def process(self) -> None:
@@ -168,7 +175,7 @@ class BatchJob:
             if joined is not None:
                 self.context.files.add(joined.file_id, joined.filename, "batch_output")
                 setattr(batch, attribute, joined.file_id)
-        self.conclude("expired" if interrupt is Interrupt.EXPIRE else "completed")
+        await self.conclude("expired" if interrupt is Interrupt.EXPIRE else "completed")
 
     async def process_lines(
         self, lines: Iterator[tuple[int, bytes]], outputs: BatchOutputs
@@ -214,14 +221,15 @@ class BatchJob:
 class BatchRunner:
     """Starts and tracks the background task of every live batch."""
 
-    def __init__(self, context: RunnerContext) -> None:
+    def __init__(self, context: RunnerContext, job_type: type[BatchJob] = BatchJob) -> None:
         self.context = context
+        self.job_type = job_type
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, batch: BatchRecord, rng: random.Random) -> None:
         # Opened now, so deleting the input file right after the create does not matter.
         stream = self.context.files.body_path(batch.input_file_id).open("rb")
-        job = BatchJob(batch, stream, rng, self.context)
+        job = self.job_type(batch, stream, rng, self.context)
         task = asyncio.create_task(self._guarded(job), name=f"emulator-{batch.id}")
         self._tasks[batch.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(batch.id, None))

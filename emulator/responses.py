@@ -12,7 +12,9 @@ import orjson
 from emulator import textgen
 from emulator.answers import LineRequestError, digest_of, require, responses_usage
 from emulator.embeddings import embeddings
+from emulator.messages import MESSAGES_ENDPOINT, message
 from emulator.moderations import moderation
+from emulator.textgen import REFUSAL, REFUSE
 
 SUPPORTED_ENDPOINTS = (
     "/v1/chat/completions",
@@ -34,11 +36,6 @@ def _max_tokens(body: dict[str, Any], *names: str) -> int | None:
 def _choice_count(body: dict[str, Any]) -> int:
     n = body.get("n", 1)
     return n if isinstance(n, int) and 1 <= n <= 8 else 1
-
-
-REFUSE = "[emulator: refuse]"
-"""A request whose last user message holds this gets a refusal, as a model may give one."""
-REFUSAL = "I'm sorry, I can't help with that."
 
 
 def _shaped_text(body: dict[str, Any], text: str, format_key: str) -> str:
@@ -266,6 +263,7 @@ def generate(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         "/v1/responses": response_object,
         "/v1/completions": text_completion,
         "/v1/moderations": moderation,
+        MESSAGES_ENDPOINT: message,
     }
     handler = handlers.get(endpoint)
     if handler is None:

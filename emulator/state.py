@@ -1,4 +1,5 @@
-"""Everything one emulator process holds: settings, live faults, files, batches, runner."""
+"""Everything one emulator process holds: settings, live faults, files, batches, runners (one
+for OpenAI batches, one for Anthropic's Message Batches, each with its own file store)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from starlette.requests import Request
 from emulator.batches import BatchStore
 from emulator.config import EmulatorSettings, Faults
 from emulator.files import FileStore
+from emulator.message_batches import MessageBatchStore
+from emulator.message_results import MessageBatchJob
 from emulator.processor import BatchRunner, RunnerContext
 
 if TYPE_CHECKING:
@@ -48,6 +51,14 @@ class EmulatorState:
         self.runner = BatchRunner(
             RunnerContext(settings, self.files, self.data_dir / "work", self.forwarder)
         )
+        # A store of their own keeps Message Batches' inner files out of GET /v1/files.
+        messages_dir = self.data_dir / "messages"
+        self.message_files = FileStore(messages_dir, settings.file_ttl_scale)
+        self.message_batches = MessageBatchStore()
+        self.message_runner = BatchRunner(
+            RunnerContext(settings, self.message_files, messages_dir / "work", self.forwarder),
+            MessageBatchJob,
+        )
 
     def reseed(self) -> None:
         seed = self.settings.seed
@@ -64,11 +75,15 @@ class EmulatorState:
         self.reseed()
         if data:
             await self.runner.stop_all()
+            await self.message_runner.stop_all()
             self.batches.clear()
             self.files.clear()
+            self.message_batches.clear()
+            self.message_files.clear()
 
     async def close(self) -> None:
         await self.runner.stop_all()
+        await self.message_runner.stop_all()
         if self.forwarder is not None:
             await self.forwarder.aclose()
         if self.owns_data_dir:

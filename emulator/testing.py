@@ -12,6 +12,9 @@ are joined with commas; `None` and `False` leave a flag out.
 `in_process_emulator(batch_seconds=0.2)` runs the same app in this process, reached through
 Starlette's TestClient (an httpx transport into the ASGI app): no port and no subprocess,
 for tests that must take milliseconds. Its client is the official `openai` SDK all the same.
+
+Either one's `anthropic_client()` is the official `anthropic` SDK, for the Messages API and
+Message Batches (`client.messages.batches.*`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import httpx
 import openai
+
+if TYPE_CHECKING:
+    import anthropic
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -58,6 +64,14 @@ class EmulatorControls:
         kwargs.setdefault("base_url", self.base_url)
         return openai.OpenAI(**kwargs)
 
+    def anthropic_client(self, **kwargs: Any) -> anthropic.Anthropic:
+        """The anthropic SDK's client; its base URL is the emulator's root (it adds /v1)."""
+        import anthropic
+
+        kwargs.setdefault("api_key", self.api_key)
+        kwargs.setdefault("base_url", self.url)
+        return anthropic.Anthropic(**kwargs)
+
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Merges `faults` into the live faults; returns them all."""
         return self._control("POST", "/_emulator/faults", json=faults)
@@ -71,6 +85,10 @@ class EmulatorControls:
 
     def info(self) -> dict[str, Any]:
         return self._control("GET", "/_emulator/info")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A raw HTTP request, `path` from the emulator's root: to see bodies and headers."""
+        return self._http.request(method, self.url + path, **kwargs)
 
     def _control(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
         response = self._http.request(method, self.url + path, json=json)
@@ -124,6 +142,12 @@ class InProcessEmulator(EmulatorControls):
     def client(self, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("http_client", self._http)
         return super().client(**kwargs)
+
+    def anthropic_client(self, **kwargs: Any) -> anthropic.Anthropic:
+        from emulator.relay import in_process_client
+
+        kwargs.setdefault("http_client", in_process_client(self._http))
+        return super().anthropic_client(**kwargs)
 
 
 @contextlib.contextmanager

@@ -47,6 +47,10 @@ BODIES = (
     "Focus on what the reader needs to know first, and leave the rest for later.",
 )
 
+REFUSE = "[emulator: refuse]"
+"""A request whose last user message holds this gets a refusal, as a model may give one."""
+REFUSAL = "I'm sorry, I can't help with that."
+
 _WORD = re.compile(r"[\w'-]+")
 _NEGATIVE_PATTERNS = {word: re.compile(rf"\b{re.escape(word)}") for word in NEGATIVE_WORDS}
 
