@@ -1,7 +1,7 @@
 """The process whose memory bench.memory measures: it collects one batch through the real path.
 
 ``python -m bench.memory_child CONFIG_JSON`` runs worker.lifecycle.collecting.collect, which
-streams the output file from the emulator (BatchAPI.lines over /v1/files/{id}/content), and
+streams the output file from the emulator (OpenAIBatches.lines over /v1/files/{id}/content), and
 prints one JSON line: RSS before, peak RSS during the collection, seconds and counts.
 """
 
@@ -22,7 +22,7 @@ from redis import Redis
 from bench.common import NAMESPACE, CountingDispatcher
 from producers.settings import Settings
 from worker.lifecycle.collecting import collect
-from worker.openai_api import BatchAPI
+from worker.providers.openai import OpenAIBatches
 from worker.store import Store
 
 MIB = 1024 * 1024
@@ -73,7 +73,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_dsn(config["redis_url"], namespace=NAMESPACE)
     store = Store(Redis.from_url(settings.redis_url), settings)
     client = OpenAI(base_url=config["base_url"], api_key=config["api_key"], max_retries=0)
-    api = BatchAPI(settings, client=client)
+    api = OpenAIBatches(settings, client=client)
     dispatcher = CountingDispatcher()
     # Warm up everything loaded lazily, so "before" is the worker as it waits for work.
     client.files.retrieve(config["file_id"])

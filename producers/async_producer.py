@@ -54,6 +54,7 @@ class AsyncProducer:
         self.keys = Keys(self.settings.namespace)
         self._writer = ItemWriter(redis, self.settings)
         self._locator = Locator(self.keys)
+        self._route = self.settings.provider_config().route
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> AsyncProducer:
@@ -83,8 +84,8 @@ class AsyncProducer:
 
     async def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
-        prepared = prepare(item, None, self.settings.item_byte_limit())
-        tag = partition_tag(prepared.endpoint, prepared.model)
+        prepared = prepare(item, None, self.settings.item_byte_limit(), self._route)
+        tag = partition_tag(prepared.endpoint, prepared.model, prepared.provider)
         if (await self._write(tag, [prepared], repr(time.time())))[0] == QUEUE_FULL:
             raise QueueFull(tag, self.settings.max_queued, [prepared.id])
         return prepared.id
@@ -97,7 +98,7 @@ class AsyncProducer:
         windows on their way to Redis while the next is validated; the same report as
         Producer.submit_many (``strict=True``: any invalid item raises, nothing is stored)."""
         report = SubmitReport()
-        windows = Windows(self.settings.item_byte_limit(), report.rejected)
+        windows = Windows(self.settings.item_byte_limit(), self._route, report.rejected)
         held: list[list[PreparedItem]] = []
         in_flight: list[asyncio.Task[SubmitReport]] = []
         try:

@@ -11,11 +11,17 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+DEFAULT_PROVIDER = "openai"
+
 
 @lru_cache(maxsize=4096)
-def partition_tag(endpoint: str, model: str) -> str:
-    """A short stable tag for an (endpoint, model) partition."""
-    return hashlib.sha1(f"{endpoint}\n{model}".encode()).hexdigest()[:12]
+def partition_tag(endpoint: str, model: str, provider: str = DEFAULT_PROVIDER) -> str:
+    """A short stable tag for a (provider, endpoint, model) partition. The default provider's
+    partitions keep the tags they had before providers existed, so their data carries on."""
+    name = f"{endpoint}\n{model}"
+    if provider != DEFAULT_PROVIDER:
+        name = f"{provider}\n{name}"
+    return hashlib.sha1(name.encode()).hexdigest()[:12]
 
 
 def batch_partition(batch_id: str) -> str:
@@ -173,7 +179,8 @@ class Keys:
 
     @property
     def partitions(self) -> str:
-        """HASH partition tag -> JSON {endpoint, model} of every partition ever used."""
+        """HASH partition tag -> JSON {endpoint, model, provider} of every partition ever used
+        (no provider: the default, 'openai')."""
         return self.namespace("partitions")
 
     @property
@@ -197,6 +204,11 @@ class Keys:
         """STRING held for a lease after a sweep of the provider's files for orphans, so one
         sweep runs per lease however many workers run."""
         return self.namespace("lock", "file-sweep")
+
+    def provider_batch(self, provider: str, provider_id: str) -> str:
+        """STRING: our batch id for a batch at a provider, set as the batch is created there
+        and kept as long as results, so no other batch of ours reconciles to it."""
+        return self.namespace("provider-batch", provider, provider_id)
 
     @property
     def polls(self) -> str:

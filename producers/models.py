@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, NotRequired
@@ -28,6 +29,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from producers.errors import InvalidItem, Rejection
+from producers.keys import DEFAULT_PROVIDER
 
 MAX_ID_LENGTH = 64
 MAX_METADATA_KEYS = 16
@@ -41,6 +43,7 @@ ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH
 TaskName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 CallbackUrl = Annotated[str, StringConstraints(max_length=2048)]
 MetadataKey = Annotated[str, StringConstraints(max_length=MAX_METADATA_KEY_CHARS)]
+ProviderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
@@ -53,6 +56,7 @@ class Endpoint(StrEnum):
     RESPONSES = "/v1/responses"
     COMPLETIONS = "/v1/completions"
     MODERATIONS = "/v1/moderations"
+    MESSAGES = "/v1/messages"  # Anthropic's Message Batches
 
 
 # -- the semantic checks, each returning a problem or None ------------------------------------
@@ -86,6 +90,12 @@ def body_problem(endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, str] | 
         return "body.stream", "streaming is not available in the Batch API"
     if endpoint is Endpoint.EMBEDDINGS and "input" not in body:
         return "body.input", "an embeddings request needs an input"
+    if endpoint is Endpoint.MESSAGES:
+        tokens = body.get("max_tokens")
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+            return "body.max_tokens", "a Messages request needs max_tokens, a positive integer"
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return "body.messages", "a Messages request needs messages"
     return None
 
 
@@ -154,6 +164,8 @@ class WorkItem(BaseModel):
     body: dict[str, Any]
     callback: Callback | None = None
     metadata: Metadata = Field(default_factory=dict)
+    provider: ProviderName | None = None
+    """The provider to send it to, in place of the routes' choice (producers/providers.py)."""
 
     @field_validator("id")
     @classmethod
@@ -191,6 +203,7 @@ class ItemFields(TypedDict):
     body: dict[str, Any]
     callback: NotRequired[CallbackFields | None]
     metadata: NotRequired[Metadata]
+    provider: NotRequired[ProviderName | None]
 
 
 ITEM_FIELDS: TypeAdapter[ItemFields] = TypeAdapter(ItemFields)
@@ -211,6 +224,7 @@ class PreparedItem:
     id: str
     endpoint: str
     model: str
+    provider: str
     record: bytes
     """id, callback JSON, metadata JSON, embedding inputs and request line, joined by
     FIELD_SEPARATOR (b'' for no callback or metadata): the submit script's input."""
@@ -269,8 +283,23 @@ def _problem(fields: ItemFields, endpoint: Endpoint) -> tuple[str, str] | None:
     return body_problem(endpoint, fields["body"])
 
 
-def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: int) -> PreparedItem:
-    """Validate ``raw`` and serialize its request line, or raise InvalidItem naming the field."""
+Router = Callable[[str, str, str, "str | None"], str]
+"""(endpoint, model, item id, the provider the item names) -> the item's provider; raises
+LookupError saying why none takes it (producers/providers.py's Providers.route)."""
+
+
+def _default_route(_endpoint: str, _model: str, _item_id: str, named: str | None) -> str:
+    return named or DEFAULT_PROVIDER
+
+
+def prepare(
+    raw: WorkItem | dict[str, Any],
+    index: int | None,
+    max_line_bytes: int,
+    route: Router = _default_route,
+) -> PreparedItem:
+    """Validate ``raw``, choose its provider and serialize its request line, or raise
+    InvalidItem naming the field."""
     source: Any = raw
     if isinstance(raw, WorkItem):
         # Validated again: its fields may have been reassigned since it was built.
@@ -290,6 +319,12 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
         raise InvalidItem([Rejection(index, given, *problem)])
     item_id = given or new_item_id()
     body = fields["body"]
+    named = fields.get("provider")
+    try:
+        provider = route(endpoint, body["model"], item_id, named)
+    except LookupError as error:
+        field = "provider" if named else "body.model"
+        raise InvalidItem([Rejection(index, given, field, str(error))]) from None
     try:
         line = orjson.dumps({"custom_id": item_id, "method": "POST", "url": endpoint, "body": body})
     except (TypeError, orjson.JSONEncodeError) as error:
@@ -316,4 +351,4 @@ def prepare(raw: WorkItem | dict[str, Any], index: int | None, max_line_bytes: i
         )
     )
     # Endpoint is a StrEnum: the member is its value, for orjson and as a partition key alike.
-    return PreparedItem(item_id, endpoint, body["model"], record)
+    return PreparedItem(item_id, endpoint, body["model"], provider, record)

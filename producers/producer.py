@@ -50,6 +50,7 @@ class Producer:
         self.keys = Keys(self.settings.namespace)
         self._writer = ItemWriter(redis, self.settings)
         self._locator = Locator(self.keys)
+        self._route = self.settings.provider_config().route
 
     @classmethod
     def from_url(cls, url: str | None = None, **settings: Any) -> Producer:
@@ -69,8 +70,8 @@ class Producer:
 
     def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
-        prepared = prepare(item, None, self.settings.item_byte_limit())
-        tag = partition_tag(prepared.endpoint, prepared.model)
+        prepared = prepare(item, None, self.settings.item_byte_limit(), self._route)
+        tag = partition_tag(prepared.endpoint, prepared.model, prepared.provider)
         now = repr(time.time())
         if self._write(tag, [prepared], now)[0] == QUEUE_FULL:
             raise QueueFull(tag, self.settings.max_queued, [prepared.id])
@@ -113,7 +114,7 @@ class Producer:
     def _windows(
         self, items: Iterable[WorkItem | dict[str, Any]], report: SubmitReport
     ) -> Iterator[list[PreparedItem]]:
-        windows = Windows(self.settings.item_byte_limit(), report.rejected)
+        windows = Windows(self.settings.item_byte_limit(), self._route, report.rejected)
         for raw in items:
             if (window := windows.add(raw)) is not None:
                 yield window

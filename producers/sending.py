@@ -56,7 +56,7 @@ def by_partition(window: list[PreparedItem]) -> list[tuple[str, list[PreparedIte
     """A window's items in chunks, each of one partition and at most SUBMIT_CHUNK long."""
     groups: dict[str, list[PreparedItem]] = {}
     for item in window:
-        groups.setdefault(partition_tag(item.endpoint, item.model), []).append(item)
+        groups.setdefault(partition_tag(item.endpoint, item.model, item.provider), []).append(item)
     return [
         (tag, items[start : start + SUBMIT_CHUNK])
         for tag, items in groups.items()

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.providers import Providers, load_providers
+
 API_MAX_REQUESTS = 50_000
 API_MAX_BYTES = 200 * 1024 * 1024
 API_MAX_EMBEDDING_INPUTS = 50_000
@@ -73,6 +75,9 @@ class Settings(BaseSettings):
     webhook_max_tries: int = Field(5, ge=1)
     webhook_max_response_bytes: int = Field(64 * 1024, ge=0)
 
+    providers_file: str | None = None
+    providers: str | None = None  # the same as the file's TOML, as JSON
+
     keep_files: bool = False
     file_ttl: int = Field(
         30 * 86400, ge=3600, le=30 * 86400, description="expires_after of uploaded batch files"
@@ -93,6 +98,10 @@ class Settings(BaseSettings):
     def from_dsn(cls, redis_url: str, **overrides: Any) -> Settings:
         """Settings from the environment, with this Redis URL and any overrides."""
         return cls(redis_url=redis_url, **overrides)
+
+    def provider_config(self) -> Providers:
+        """The providers and routes (producers/providers.py)."""
+        return load_providers(self.providers_file, self.providers)
 
     def item_byte_limit(self) -> int:
         """The largest request line an item may have so a batch file can hold it."""

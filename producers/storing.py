@@ -80,7 +80,9 @@ class ItemWriter:
         """Write the registry entry of ``item``'s partition ``tag``, after checking that the
         namespace holds data of this release's format."""
         yield from format_plan(self.keys, self.settings.redis_url)
-        info = orjson.dumps({"endpoint": item.endpoint, "model": item.model})
+        info = orjson.dumps(
+            {"endpoint": item.endpoint, "model": item.model, "provider": item.provider}
+        )
         yield from one(("HSETNX", self.keys.partitions, tag, info))
 
     def command(

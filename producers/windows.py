@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from producers.errors import InvalidItem, Rejection
-from producers.models import PreparedItem, WorkItem, prepare
+from producers.models import PreparedItem, Router, WorkItem, prepare
 from producers.storing import SUBMIT_CHUNK
 
 # One chunk per window, two windows in flight (producers/sending.py): Redis gets the next
@@ -19,8 +19,9 @@ class Windows:
     """Prepares items one by one and hands them over a full window at a time; an item that
     fails validation is recorded in ``rejected`` and never stops the others."""
 
-    def __init__(self, max_line_bytes: int, rejected: list[Rejection]) -> None:
+    def __init__(self, max_line_bytes: int, route: Router, rejected: list[Rejection]) -> None:
         self.max_line_bytes = max_line_bytes
+        self.route = route
         self.rejected = rejected
         self.window: list[PreparedItem] = []
         self.index = 0
@@ -29,7 +30,7 @@ class Windows:
         """Prepare the next item; return the window it filled, if it did."""
         index, self.index = self.index, self.index + 1
         try:
-            self.window.append(prepare(raw, index, self.max_line_bytes))
+            self.window.append(prepare(raw, index, self.max_line_bytes, self.route))
         except InvalidItem as error:
             self.rejected.extend(error.rejections)
             return None

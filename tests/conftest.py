@@ -75,6 +75,8 @@ def worker_env(redis_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
             "BATCHRELAY_REDIS_URL": redis_url,
             "OPENAI_BASE_URL": emulator.base_url,
             "OPENAI_API_KEY": "sk-test-emulator",
+            "ANTHROPIC_BASE_URL": emulator.url,
+            "ANTHROPIC_API_KEY": "sk-ant-test-emulator",
             "BATCHRELAY_SPOOL_DIR": str(tmp_path / "spool"),
         }
     )

@@ -18,11 +18,17 @@ def test_every_setting_is_documented() -> None:
     assert not missing, f"not in docs/operating/settings.md: {missing}"
 
 
-PLACEHOLDERS = {"number": "<n>", "item_id": "<id>", "batch_id": "<id>"}
+PLACEHOLDERS = {
+    "number": "<n>",
+    "item_id": "<id>",
+    "batch_id": "<id>",
+    "provider": "<provider>",
+    "provider_id": "<provider-id>",
+}
 
 
 def key_names(obj: object) -> list[str]:
-    """Every key an object of producers/keys.py names, with <n> or <id> for its argument."""
+    """Every key an object of producers/keys.py names, with placeholders for its arguments."""
     names = []
     for name, member in vars(type(obj)).items():
         if name.startswith("_") or name in ("namespace", "partition"):
@@ -30,8 +36,8 @@ def key_names(obj: object) -> list[str]:
         if isinstance(member, property):
             names.append(getattr(obj, name))
         elif callable(member):
-            (parameter,) = list(inspect.signature(member).parameters)[1:]
-            names.append(getattr(obj, name)(PLACEHOLDERS[parameter]))
+            parameters = list(inspect.signature(member).parameters)[1:]
+            names.append(getattr(obj, name)(*(PLACEHOLDERS[p] for p in parameters)))
     return names
 
 

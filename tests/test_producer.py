@@ -132,7 +132,7 @@ def test_a_lost_partition_registry_is_rebuilt_by_the_next_submit(
     submit of either kind, which finds no mark, registers the partition before its items go
     in. An entry deleted by hand, the mark left, comes back with the next registration, which
     a producer makes every REGISTRY_REFRESH seconds."""
-    info = [{"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini"}]
+    info = [{"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "provider": "openai"}]
     producer.submit(chat("first"))
     assert list(producer.partitions().values()) == info
     for n, one_by_one in enumerate((True, False)):

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, create_model
 
 from emulator.answers import digest_of
-from emulator.responses import REFUSE, chat_completion, response_object
+from emulator.responses import chat_completion, response_object
+from emulator.textgen import REFUSE
 from producers import Parsed, parse_result, strict_json_schema, structured_item
 
 

@@ -1,4 +1,4 @@
-"""Per-process objects the tasks share: Redis client, store, OpenAI boundary, webhook client.
+"""Per-process objects the tasks share: Redis client, store, providers, webhook client.
 
 Built lazily in each worker process (after the prefork), never at import time.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from producers.connection import connect
 from producers.data_format import ensure_format
 from producers.settings import Settings
-from worker.openai_api import BatchAPI
+from worker.providers import ProviderRegistry
 from worker.store import Store
 from worker.webhooks import WebhookSender
 
@@ -23,7 +23,7 @@ from worker.webhooks import WebhookSender
 class Runtime:
     settings: Settings
     store: Store
-    api: BatchAPI
+    providers: ProviderRegistry
     webhooks: WebhookSender
     directory: Path
 
@@ -36,7 +36,8 @@ def _runtime(_pid: int) -> Runtime:  # cached per process id: a forked child bui
     ensure_format(redis, store.keys, settings.redis_url)
     directory = Path(os.environ.get("BATCHRELAY_SPOOL_DIR") or tempfile.gettempdir()) / "batchrelay"
     directory.mkdir(parents=True, exist_ok=True)
-    return Runtime(settings, store, BatchAPI(settings), WebhookSender(settings), directory)
+    providers = ProviderRegistry(settings, lambda tag: store.partitions.get(tag).provider)
+    return Runtime(settings, store, providers, WebhookSender(settings), directory)
 
 
 def runtime() -> Runtime:

@@ -14,7 +14,7 @@ from producers.settings import Settings
 from tests.support.accounting import ledger
 from tests.support.cluster import Cluster
 from tests.support.inspect import finished
-from tests.support.items import items, receiver, wait_callbacks
+from tests.support.items import items, messages, receiver, wait_callbacks
 from tests.support.waiting import wait_for
 from worker.services import start_redis
 from worker.store import Store
@@ -62,6 +62,38 @@ def test_sigkill_worker_at_each_step(
         remote = [b for b in emulator.client().batches.list(limit=100)]
         ours = [b.metadata.get("batchrelay_batch_id") for b in remote if b.metadata]
         assert len(ours) == len(set(ours)), "a batch was created twice"
+
+
+@pytest.mark.parametrize("point", ["submit.after_upload", "submit.after_create"])
+def test_sigkill_while_creating_an_anthropic_batch_makes_no_twin(
+    point: str,
+    cluster: Cluster,
+    producer: Producer,
+    redis: Redis,
+    settings: Settings,
+    tmp_path: Path,
+    emulator: Any,
+) -> None:
+    """Message Batches carry no metadata: the batch created before the kill is found again by
+    its size and time, adopted, and not created a second time."""
+    marker = tmp_path / "failpoint.fired"
+    receiver(cluster)
+    victim = cluster.worker("victim", extra_env={"BATCHRELAY_FAILPOINT": f"{point}:{marker}"})
+    batch = messages(300)
+    producer.submit_many(batch)
+    cluster.beat()
+    wait_for(lambda: marker.exists() and victim.poll() is not None, 90, f"killed at {point}")
+    assert victim.returncode == -signal.SIGKILL
+    cluster.worker("rescuer")
+    ids = [i["id"] for i in batch]
+    wait_for(lambda: finished(producer, ids), 180, "every item delivered after the kill")
+    wait_callbacks(redis, len(ids))
+    result = ledger(producer, Store(redis, settings), redis, ids)
+    print(f"\nanthropic {point}: {result.line()}")
+    result.assert_nothing_lost()
+    assert result.succeeded == len(ids)
+    remote = list(emulator.anthropic_client().messages.batches.list(limit=100))
+    assert len(remote) == 1, [b.id for b in remote]  # one batch of 300, created once
 
 
 def test_sigkill_housekeeping_between_abandoning_and_releasing(

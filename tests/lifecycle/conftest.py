@@ -22,7 +22,9 @@ from worker.lifecycle.delivering import deliver
 from worker.lifecycle.packing import due_partitions, pack
 from worker.lifecycle.polling import poll
 from worker.lifecycle.submitting import submit
-from worker.openai_api import BatchAPI
+from worker.providers import BatchProvider, ProviderRegistry
+from worker.providers.anthropic import AnthropicBatches
+from worker.providers.openai import OpenAIBatches
 from worker.store import Store
 from worker.webhooks import WebhookSender
 
@@ -45,7 +47,7 @@ class Pipeline:
     store: Store
     producer: Producer
     emulator: InProcessEmulator
-    api: BatchAPI
+    providers: ProviderRegistry
     dispatcher: RecordingDispatcher
     spool: Path
     sent: list[Sent] = field(default_factory=list)
@@ -56,7 +58,13 @@ class Pipeline:
         for tag in due_partitions(self.store, self.settings, time.time()):
             packed = pack(self.store, self.settings, tag, self.spool)
             if packed is not None:
-                assert submit(self.store, self.api, packed.batch_id, self.spool, packed.path)
+                assert submit(
+                    self.store,
+                    self.providers.of_batch(packed.batch_id),
+                    packed.batch_id,
+                    self.spool,
+                    packed.path,
+                )
                 batch_ids.append(packed.batch_id)
         return batch_ids
 
@@ -64,9 +72,10 @@ class Pipeline:
         """Poll until some batch finished at the provider; collect each one that did."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            finished = poll(self.store, self.api, self.settings).terminal
+            finished = poll(self.store, self.providers, self.settings).terminal
             for batch_id in finished:
-                collect(self.store, self.api, self.dispatcher, self.settings, batch_id)
+                api = self.providers.of_batch(batch_id)
+                collect(self.store, api, self.dispatcher, self.settings, batch_id)
             if finished:
                 return finished
             time.sleep(0.02)
@@ -114,13 +123,23 @@ def pipeline(redis: Redis, redis_url: str, tmp_path: Path) -> Iterator[Pipeline]
     with in_process_emulator(
         batch_seconds=0.1, validating_seconds=0.01, finalizing_seconds=0.01, seed=7
     ) as emulator:
-        api = BatchAPI(settings, emulator.client(max_retries=0))
+        store = Store(redis, settings)
+        anthropic = settings.provider_config().providers["anthropic"]
+        adapters: dict[str, BatchProvider] = {
+            "openai": OpenAIBatches(settings, client=emulator.client(max_retries=0)),
+            "anthropic": AnthropicBatches(
+                settings, anthropic, client=emulator.anthropic_client(max_retries=0)
+            ),
+        }
+        providers = ProviderRegistry(
+            settings, lambda tag: store.partitions.get(tag).provider, adapters
+        )
         yield Pipeline(
             settings,
-            Store(redis, settings),
+            store,
             Producer(redis, settings),
             emulator,
-            api,
+            providers,
             RecordingDispatcher(),
             tmp_path,
         )

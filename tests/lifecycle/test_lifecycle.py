@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from emulator.responses import REFUSE
+from emulator.textgen import REFUSE
 from producers import Callback, parse_result, structured_item
 from producers.status import BatchState
 from tests.lifecycle.conftest import Pipeline
@@ -88,9 +88,9 @@ def test_a_finished_batchs_files_are_deleted_a_lease_after_it_finished(
     remote = pipeline.emulator.client()
     assert len(remote.files.list().data) == 2  # the input and the output
     now = time.time()
-    early = clean_up(pipeline.store, pipeline.api, pipeline.settings, now)
+    early = clean_up(pipeline.store, pipeline.providers, pipeline.settings, now)
     assert early.deleted == 0 and len(remote.files.list().data) == 2  # within the grace
-    later = clean_up(pipeline.store, pipeline.api, pipeline.settings, now + 10)
+    later = clean_up(pipeline.store, pipeline.providers, pipeline.settings, now + 10)
     assert later.deleted == 2 and remote.files.list().data == []
     assert pipeline.store.files.awaiting_cleanup() == 0
 

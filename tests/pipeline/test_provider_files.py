@@ -101,13 +101,14 @@ def test_failed_deletions_are_retried_and_orphan_uploads_swept(
     held = remote_files(emulator)
     assert len(held) >= 7, held  # three batches' inputs and outputs, and the orphan
     status = orjson.loads(cli(cluster.env, "status", "--json").stdout)["provider_files"]
-    assert status["files"] == len(held) and status["bytes"] > 0, status
+    openai = status["providers"]["openai"]
+    assert openai["files"] == len(held) and openai["bytes"] > 0, status
     assert status["awaiting_cleanup"] >= 3
     emulator.set_faults(http_500_rate=0.0)
     wait_for(lambda: remote_files(emulator) == [], 60, "every file deleted, the orphan too")
     assert store.files.awaiting_cleanup() == 0
     status = orjson.loads(cli(cluster.env, "status", "--json").stdout)["provider_files"]
-    assert status == {"files": 0, "bytes": 0, "awaiting_cleanup": 0}
+    assert status == {"providers": {"openai": {"files": 0, "bytes": 0}}, "awaiting_cleanup": 0}
 
 
 def test_keep_files_keeps_every_file(

@@ -18,7 +18,7 @@ from producers.settings import Settings
 from producers.status import BatchState
 from tests.support.dispatch import RecordingDispatcher, submitted_batch
 from worker.lifecycle.collecting import Collector, collect, settle_unfinished
-from worker.openai_api import BatchAPI
+from worker.providers.openai import OpenAIBatches
 from worker.store import Store
 from worker.testing import reset_database
 
@@ -133,7 +133,7 @@ def test_missing_output_file_requeues_the_items(
     store = Store(redis, settings)
     batch = submitted_batch(producer, store, 5)
     store.batches.update(batch.id, output_file_id="file-does-not-exist")
-    api = BatchAPI(settings, emulator.client(max_retries=0))
+    api = OpenAIBatches(settings, client=emulator.client(max_retries=0))
     report = collect(store, api, RecordingDispatcher(), settings, batch.id)
     assert report is not None and report.missing_files == 1 and report.retried == 5
     assert store.batches.get(batch.id).state == BatchState.COLLECTED

@@ -24,9 +24,26 @@ def chat(
     }
 
 
+def message(
+    item_id: str, model: str = "claude-haiku-4-5", text: str = "hello", **extra: Any
+) -> dict[str, Any]:
+    """An Anthropic Messages work item (routed to the provider ``anthropic`` by default)."""
+    return {
+        "id": item_id,
+        "endpoint": "/v1/messages",
+        "body": {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": text}]},
+        **extra,
+    }
+
+
 def items(n: int, prefix: str = "k") -> list[dict[str, Any]]:
     """``n`` chat items whose results go to the receiver's Celery task."""
     return [chat(f"{prefix}{i:05d}", text=f"q{i}", callback=CALLBACK) for i in range(n)]
+
+
+def messages(n: int, prefix: str = "m") -> list[dict[str, Any]]:
+    """``n`` Anthropic Messages items whose results go to the receiver's Celery task."""
+    return [message(f"{prefix}{i:05d}", text=f"q{i}", callback=CALLBACK) for i in range(n)]
 
 
 def receiver(cluster: Cluster) -> None:

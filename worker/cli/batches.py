@@ -17,7 +17,7 @@ from producers.errors import BatchrelayError
 from producers.settings import Settings
 from producers.status import BatchState
 from worker.cli.output import console
-from worker.openai_api import BatchAPI
+from worker.providers import ProviderRegistry
 from worker.store import Store
 
 
@@ -31,6 +31,7 @@ def overview(store: Store) -> dict[str, Any]:
         partitions.append(
             {
                 "partition": p.tag,
+                "provider": p.provider,
                 "endpoint": p.endpoint,
                 "model": p.model,
                 "queued": store.queues.depth(p.tag),
@@ -48,6 +49,7 @@ def overview(store: Store) -> dict[str, Any]:
         batches.append(
             {
                 "batch_id": batch_id,
+                "provider": store.partitions.get(b.partition).provider,
                 "provider_id": b.provider_id,
                 "status": b.get("provider_status"),
                 "requests": int(b.number("items")),
@@ -62,16 +64,25 @@ def overview(store: Store) -> dict[str, Any]:
     return {"partitions": partitions, "live_batches": batches}
 
 
+def registry(store: Store, settings: Settings) -> ProviderRegistry:
+    """The providers, with short timeouts: a status or cancel command must not hang."""
+    quick = settings.model_copy(update={"openai_timeout": 10.0, "openai_max_retries": 1})
+    return ProviderRegistry(quick, lambda tag: store.partitions.get(tag).provider)
+
+
 def provider_files(store: Store, settings: Settings) -> dict[str, Any]:
-    """The batch files the provider holds (listed there, so it costs a call or a few)."""
+    """The batch files each provider in use holds (listed there, so it costs a call or a
+    few each), and how many batches await deletion of what they left there."""
     from worker.lifecycle.files import held_at_provider
 
-    api = BatchAPI(settings.model_copy(update={"openai_timeout": 10.0, "openai_max_retries": 1}))
-    try:
-        held: dict[str, Any] = held_at_provider(api)
-    except BatchrelayError as error:
-        return {"error": str(error)}
-    return {**held, "awaiting_cleanup": store.files.awaiting_cleanup()}
+    providers = registry(store, settings)
+    held: dict[str, Any] = {}
+    for name in sorted({p.provider for p in store.partitions.all()}):
+        try:
+            held[name] = held_at_provider(providers.named(name))
+        except BatchrelayError as error:
+            held[name] = {"error": str(error)}
+    return {"providers": held, "awaiting_cleanup": store.files.awaiting_cleanup()}
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -88,11 +99,21 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     c = console()
     table = Table(title="partitions")
-    for column in ("endpoint", "model", "queued", "oldest", "in batches", "delivered", "dead"):
+    for column in (
+        "provider",
+        "endpoint",
+        "model",
+        "queued",
+        "oldest",
+        "in batches",
+        "delivered",
+        "dead",
+    ):
         table.add_column(column)
     for p in data["partitions"]:
         counts = p["counts"]
         table.add_row(
+            p["provider"],
             p["endpoint"],
             p["model"],
             str(p["queued"] + p["delayed"]),
@@ -118,13 +139,12 @@ def run_status(args: argparse.Namespace) -> int:
         )
     c.print(batches)
     files = data["provider_files"]
-    if "error" in files:
-        c.print(f"files at the provider: unknown ({files['error']})")
-    else:
-        c.print(
-            f"files at the provider: {files['files']} ({files['bytes'] / 1e6:.1f} MB); "
-            f"batches whose files await deletion: {files['awaiting_cleanup']}"
-        )
+    for name, held in files["providers"].items():
+        if "error" in held:
+            c.print(f"files at {name}: unknown ({held['error']})")
+        else:
+            c.print(f"files at {name}: {held['files']} ({held['bytes'] / 1e6:.1f} MB)")
+    c.print(f"batches whose leftovers await deletion: {files['awaiting_cleanup']}")
     cost = data["cost"]
     c.print(
         f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "
@@ -139,11 +159,12 @@ def run_cancel(args: argparse.Namespace) -> int:
     store = Store(connect(settings), settings)
     batch = store.batches.get(args.batch)
     if batch.state != BatchState.SUBMITTED or not batch.provider_id:
-        print(f"batch {args.batch} is {batch.state}, not live at OpenAI", file=sys.stderr)
+        print(f"batch {args.batch} is {batch.state}, not live at its provider", file=sys.stderr)
         return 1
-    remote = BatchAPI(settings).cancel(batch.provider_id)
+    provider = registry(store, settings).of_partition(batch.partition)
+    remote = provider.cancel(batch.provider_id)
     print(
-        f"batch {args.batch} ({batch.provider_id}): {remote.status}; "
+        f"batch {args.batch} ({provider.name} {batch.provider_id}): {remote.status}; "
         "its unfinished items will be requeued"
     )
     return 0

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 
@@ -21,8 +22,8 @@ from producers.status import BatchState
 from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.lifecycle.settling import BulkSettler
-from worker.openai_api import BatchAPI
 from worker.outcomes import BadLine, classify, parse_line, success_of
+from worker.providers import BatchProvider
 from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
@@ -244,25 +245,24 @@ def settle_unfinished(collector: Collector, batch: Batch) -> None:
     collector.flush()
 
 
-def settle_output_files(collector: Collector, api: BatchAPI, batch: Batch) -> None:
-    """Settle the items of the batch's output and error files."""
-    for name in ("output_file_id", "error_file_id"):
-        file_id = batch.get(name)
-        if file_id:
-            try:
-                collector.settle_lines(api.lines(file_id))
-            except OpenAIError as error:
-                if error.retryable:
-                    raise
-                # A file that is gone for good: its items get no line and are retried below.
-                collector.flush()
-                collector.report.missing_files += 1
-                log.warning("batch %s: %s %s unreadable: %s", batch.id, name, file_id, error)
+def settle_results(collector: Collector, api: BatchProvider, batch: Batch) -> None:
+    """Settle the items of the batch's result lines (OpenAI: its output and error files)."""
+    item_ids = partial(collector.store.batches.item_ids, batch.id)
+    for name, lines in api.result_sources(batch, item_ids):
+        try:
+            collector.settle_lines(lines())
+        except OpenAIError as error:
+            if error.retryable:
+                raise
+            # A source that is gone for good: its items get no line and are retried below.
+            collector.flush()
+            collector.report.missing_files += 1
+            log.warning("batch %s: %s unreadable: %s", batch.id, name, error)
 
 
 def collect(
     store: Store,
-    api: BatchAPI,
+    api: BatchProvider,
     dispatcher: Dispatcher,
     settings: Settings,
     batch_id: str,
@@ -275,7 +275,7 @@ def collect(
         return None
     collector = Collector(store, batch, dispatcher, settings, keep_lock)
     try:
-        settle_output_files(collector, api, batch)
+        settle_results(collector, api, batch)
         settle_unfinished(collector, batch)
     finally:
         collector.close()

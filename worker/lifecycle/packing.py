@@ -1,4 +1,8 @@
-"""Aggregation: decide which partitions are due and pack one into a JSONL file under limits."""
+"""Aggregation: decide which partitions are due and pack one into a JSONL file under limits.
+
+A batch holds at most what both its provider takes (producers/providers.py, ``limits``) and
+the settings allow (BATCHRELAY_MAX_REQUESTS_PER_BATCH and the like cap every provider).
+"""
 
 from __future__ import annotations
 
@@ -30,20 +34,36 @@ def backoff_until(store: Store, tag: str) -> float:
     return float(store.partitions.meta(tag).get("backoff_until") or 0)
 
 
+def batch_limits(settings: Settings, partition: Partition) -> Limits:
+    """The most one batch of the partition may hold (tokens: -1, the budget is separate)."""
+    provider = settings.provider_config().provider(partition.provider).batch_limits
+    return Limits(
+        items=min(settings.max_requests_per_batch, provider.max_requests),
+        bytes=min(settings.max_batch_bytes, provider.max_bytes),
+        inputs=min(settings.max_embedding_inputs, provider.max_embedding_inputs),
+        tokens=-1,
+    )
+
+
 def token_room(store: Store, settings: Settings, partition: Partition) -> int:
-    """Tokens this partition may still enqueue at OpenAI, or -1 for no budget."""
-    budget = settings.token_budgets.get(partition.model)
+    """Tokens this partition may still enqueue at its provider, or -1 for no budget: the
+    provider's own budget for the model, else BATCHRELAY_TOKEN_BUDGETS'."""
+    provider = settings.provider_config().provider(partition.provider)
+    budget = provider.token_budgets.get(
+        partition.model, settings.token_budgets.get(partition.model)
+    )
     if budget is None:
         return -1
     in_flight = float(store.partitions.meta(partition.tag).get("tokens_in_flight") or 0)
     return max(0, int(budget - in_flight))
 
 
-def is_due(store: Store, settings: Settings, tag: str, now: float) -> bool:
+def is_due(store: Store, settings: Settings, partition: Partition, now: float) -> bool:
     """A partition is due when a batch would be full or its oldest item waited flush_after."""
+    tag = partition.tag
     if backoff_until(store, tag) > now:
         return False
-    if store.queues.depth(tag) >= settings.max_requests_per_batch:
+    if store.queues.depth(tag) >= batch_limits(settings, partition).items:
         return True
     oldest = store.queues.oldest_enqueued(tag)
     return oldest is not None and now - oldest >= settings.flush_after
@@ -54,7 +74,7 @@ def due_partitions(store: Store, settings: Settings, now: float) -> list[str]:
     due = []
     for partition in store.partitions.all():
         store.queues.promote_due(partition.tag, now)
-        if is_due(store, settings, partition.tag, now):
+        if is_due(store, settings, partition, now):
             due.append(partition.tag)
     return due
 
@@ -74,6 +94,7 @@ def pack(
     if store.queues.depth(tag) == 0:
         return None  # another pass took the items first; open no empty batch
     partition = store.partitions.get(tag)
+    most = batch_limits(settings, partition)
     token_budget = token_room(store, settings, partition)
     if token_budget == 0:
         log.info("partition %s: token budget spent, waiting", tag)
@@ -93,9 +114,9 @@ def pack(
     with path.open("wb") as handle:
         while True:
             limits = Limits(
-                items=settings.max_requests_per_batch - count,
-                bytes=settings.max_batch_bytes - size,
-                inputs=settings.max_embedding_inputs - inputs,
+                items=most.items - count,
+                bytes=most.bytes - size,
+                inputs=most.inputs - inputs,
                 tokens=-1 if token_budget < 0 else token_budget - tokens,
             )
             claim = store.queues.claim_segments(batch_id, CLAIM_CHUNK, limits)
@@ -110,7 +131,7 @@ def pack(
                 tokens += claim.tokens
                 keep_lock()
                 store.batches.renew_lease(batch_id)
-            if claim.full or claim.exhausted or count >= settings.max_requests_per_batch:
+            if claim.full or claim.exhausted or count >= most.items:
                 break
     if count == 0:
         abandoned = BatchState.ABANDONED

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from producers.errors import OpenAIError
 from producers.settings import Settings
 from producers.status import TERMINAL_OPENAI_STATUSES, BatchState
-from worker.openai_api import BatchAPI, batch_summary
+from worker.providers import ProviderRegistry
 from worker.store import Store
 
 log = logging.getLogger("batchrelay.polling")
@@ -26,7 +26,10 @@ class PollReport:
 
 
 def poll(
-    store: Store, api: BatchAPI, settings: Settings, keep_lock: Callable[[], object] = lambda: None
+    store: Store,
+    providers: ProviderRegistry,
+    settings: Settings,
+    keep_lock: Callable[[], object] = lambda: None,
 ) -> PollReport:
     """Retrieve each live batch once. The caller holds the poll lock; ``keep_lock`` renews it."""
     report = PollReport()
@@ -37,13 +40,13 @@ def poll(
         if not batch.provider_id:
             continue
         try:
-            remote = api.retrieve(batch.provider_id)
+            remote = providers.of_partition(batch.partition).retrieve(batch.provider_id)
         except OpenAIError as error:
             report.errors += 1
             log.warning("batch %s: poll failed: %s", batch_id, error)
             continue
         report.polled += 1
-        summary = batch_summary(remote)
+        summary = remote.summary()
         status = remote.status
         since = float(batch.get(f"since_{status}") or 0) or time.time()
         summary[f"since_{status}"] = since

@@ -1,8 +1,9 @@
-"""Upload a packed batch and create it at OpenAI exactly once.
+"""Upload a packed batch and create it at its provider exactly once.
 
 The intent to create is recorded before the call. After a crash or a call whose outcome is
-unknown, the batch is looked up by our id in its metadata (batches.list) instead of being
-created again; should a twin slip through, every copy but the oldest is cancelled.
+unknown, the batch is looked up at the provider (by our id in its metadata where it has
+metadata, else by what our batch must look like) instead of being created again; should a
+twin slip through where batches carry our id, every copy but the oldest is cancelled.
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ import logging
 import time
 from pathlib import Path
 
-from openai.types import Batch as OpenAIBatch
-
 from producers.errors import OpenAIError
 from producers.status import BatchState
 from worker.failpoints import failpoint
-from worker.openai_api import BatchAPI, CreateOutcomeUnknown, batch_summary
+from worker.providers import BatchProvider, CreateOutcomeUnknown, RemoteBatch
 from worker.store import Batch, Outcome, Store
 
 log = logging.getLogger("batchrelay.submitting")
-RECONCILE_MARGIN = 3600.0
 
 
 def write_file(store: Store, batch_id: str, directory: Path) -> Path:
@@ -33,23 +31,28 @@ def write_file(store: Store, batch_id: str, directory: Path) -> Path:
     return path
 
 
-def find_created(api: BatchAPI, batch: Batch) -> OpenAIBatch | None:
-    """The batch OpenAI holds for our id, cancelling any twin; None if none exists."""
-    since = batch.number("create_intent") - RECONCILE_MARGIN
-    found = api.find(batch.id, since)
-    for twin in found[1:]:
-        log.warning("batch %s: cancelling twin %s of %s", batch.id, twin.id, found[0].id)
-        try:
-            api.cancel(twin.id)
-        except OpenAIError as error:
-            log.warning("batch %s: cancelling twin %s failed: %s", batch.id, twin.id, error)
+def find_created(store: Store, api: BatchProvider, batch: Batch) -> RemoteBatch | None:
+    """The batch the provider holds for ours; None if none exists. Where batches carry our id,
+    any twin is cancelled; elsewhere the oldest that fits is taken, and others left alone."""
+
+    def taken(provider_id: str) -> bool:
+        return store.batches.owner(api.name, provider_id) not in (None, batch.id)
+
+    found = api.find(batch, batch.number("create_intent"), taken)
+    if api.identifies_batches:
+        for twin in found[1:]:
+            log.warning("batch %s: cancelling twin %s of %s", batch.id, twin.id, found[0].id)
+            try:
+                api.cancel(twin.id)
+            except OpenAIError as error:
+                log.warning("batch %s: cancelling twin %s failed: %s", batch.id, twin.id, error)
     return found[0] if found else None
 
 
 def submit(
-    store: Store, api: BatchAPI, batch_id: str, directory: Path, path: Path | None = None
+    store: Store, api: BatchProvider, batch_id: str, directory: Path, path: Path | None = None
 ) -> bool:
-    """Take a packed (or half-submitted) batch to OpenAI. Returns True once it is live.
+    """Take a packed (or half-submitted) batch to its provider. Returns True once it is live.
 
     Raises OpenAIError when a retry may help; the batch stays leased in `uploading`.
     """
@@ -61,30 +64,37 @@ def submit(
     else:
         return batch.state == BatchState.SUBMITTED
     batch = store.batches.get(batch_id)
-    created = find_created(api, batch) if batch.get("create_intent") else None
+    created = find_created(store, api, batch) if batch.get("create_intent") else None
     if created is None:
-        file_id = batch.get("input_file_id")
-        if not file_id:
-            if path is None or not path.exists():
-                path = write_file(store, batch_id, directory)
+        file_id = batch.get("input_file_id") or None
+        if file_id is None:
+            path = on_disk(store, batch_id, directory, path)
             file_id = api.upload(path)
             failpoint("submit.after_upload")
             if not store.files.record_upload(batch_id, file_id):
                 # Another submitter got here first (our lease lapsed during the upload).
                 log.warning("batch %s: another upload is recorded; dropping %s", batch_id, file_id)
-                api.delete_file(file_id)
+                if file_id is not None:
+                    api.delete_file(file_id)
                 return False
+        if file_id is None:  # the requests travel in the create call
+            path = on_disk(store, batch_id, directory, path)
         store.batches.update(batch_id, create_intent=time.time())
         # With BATCHRELAY_REDIS_MIN_REPLICAS: a failover must not forget the intent, or the
         # next try would create a twin.
         store.replication.fence()
+        batch = store.batches.get(batch_id)
         try:
-            created = api.create(file_id, batch.get("endpoint"), batch_id)
+            created = api.create(batch, file_id, path)
         except CreateOutcomeUnknown:
-            created = find_created(api, store.batches.get(batch_id))
+            created = find_created(store, api, batch)
             if created is None:
                 raise
         failpoint("submit.after_create")
+    if not store.batches.adopt(batch_id, api.name, created.id):
+        raise OpenAIError(
+            f"batch {batch_id}: {api.name} batch {created.id} is another batch's", retryable=True
+        )
     if path is not None:
         path.unlink(missing_ok=True)
     # Before the batch counts as submitted: collect finds its items by their submitted state.
@@ -96,13 +106,24 @@ def submit(
         live="add",
         provider_id=created.id,
         submitted_at=time.time(),
-        **batch_summary(created),
+        **created.summary(),
     )
     if moved:
         log.info(
-            "batch %s: created %s (%d requests)", batch_id, created.id, int(batch.number("items"))
+            "batch %s: created %s at %s (%d requests)",
+            batch_id,
+            created.id,
+            api.name,
+            int(batch.number("items")),
         )
     return True
+
+
+def on_disk(store: Store, batch_id: str, directory: Path, path: Path | None) -> Path:
+    """The batch's packed file: the packer's own, else rebuilt from Redis."""
+    if path is not None and path.exists():
+        return path
+    return write_file(store, batch_id, directory)
 
 
 def fail(store: Store, batch_id: str, code: str, message: str) -> int:

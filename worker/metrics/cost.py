@@ -1,6 +1,7 @@
 """Cost accounting: recorded token usage times a dated price table (overridable).
 
-BATCHRELAY_PRICES_FILE points at a JSON file of the same shape as prices.json to override it.
+BATCHRELAY_PRICES_FILE points at a JSON file of the same shape as prices.json to override it;
+a provider's own ``prices`` and ``batch_discount`` (producers/providers.py) come first.
 """
 
 from __future__ import annotations
@@ -41,12 +42,19 @@ def price_of(model: str, table: dict[str, Any]) -> dict[str, float] | None:
 def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
     """Tokens, batch cost and real-time cost per model, from the partitions' counters."""
     table = price_table()
-    discount = float(table.get("batch_discount", 0.5))
+    providers = store.settings.provider_config().providers
     out: dict[str, dict[str, float]] = {}
     for partition in store.partitions.all():
         counts = store.partitions.counts(partition.tag)
         tokens_in, tokens_out = counts.get("tokens_in", 0), counts.get("tokens_out", 0)
+        discount = float(table.get("batch_discount", 0.5))
         prices = price_of(partition.model, table) or {"input": 0.0, "output": 0.0}
+        provider = providers.get(partition.provider)
+        if provider is not None:
+            discount = provider.batch_discount
+            own = provider.prices.get(partition.model)
+            if own is not None:
+                prices = {"input": own.input, "output": own.output}
         realtime = (tokens_in * prices["input"] + tokens_out * prices["output"]) / 1_000_000
         entry = out.setdefault(
             partition.model,

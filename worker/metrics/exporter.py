@@ -26,7 +26,7 @@ from worker.metrics.snapshot import Snapshot, read_snapshot
 from worker.store import Store
 
 log = logging.getLogger("batchrelay.exporter")
-PART = ["endpoint", "model"]
+PART = ["provider", "endpoint", "model"]
 # Batches in flight: ours before submission, OpenAI's while live, ours again until collected.
 BATCH_STATUSES: tuple[str, ...] = (
     BatchState.PACKING,
@@ -72,7 +72,9 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         "Seconds a partition still waits after token_limit_exceeded.",
         PART,
     )
-    in_flight = _gauge("batchrelay_tokens_in_flight", "Estimated enqueued tokens at OpenAI.", PART)
+    in_flight = _gauge(
+        "batchrelay_tokens_in_flight", "Estimated enqueued tokens at the provider.", PART
+    )
     cleanups = _gauge(
         "batchrelay_provider_file_cleanups",
         "Batches whose files are still at the provider (deleted once collected).",
@@ -84,7 +86,7 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         labels=[*PART, "kind", "outcome"],
     )
     for p in snapshot.partitions:
-        part = [p.endpoint, p.model]
+        part = [p.provider, p.endpoint, p.model]
         for state in ItemState:
             items.add_metric([*part, state.value], p.counts.get(state.value, 0))
         submitted.add_metric(part, p.counts.get("submitted_total", 0))

@@ -17,8 +17,9 @@ from worker.store import Store
 
 @dataclass(frozen=True)
 class PartitionStats:
-    """One (endpoint, model) partition."""
+    """One (provider, endpoint, model) partition."""
 
+    provider: str
     endpoint: str
     model: str
     counts: dict[str, int]
@@ -105,6 +106,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
         counts = {_text(k): int(_number(v)) for k, v in row[0].items()}
         stats.append(
             PartitionStats(
+                provider=p.provider,
                 endpoint=p.endpoint,
                 model=p.model,
                 counts=counts,

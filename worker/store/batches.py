@@ -102,6 +102,18 @@ class Batches(StorePart):
         )
         return bool(self.scripts.run(call))
 
+    def adopt(self, batch_id: str, provider: str, provider_id: str) -> bool:
+        """Record that the provider's batch ``provider_id`` is ours ``batch_id``; False when
+        another batch of ours has it already."""
+        key = self.keys.provider_batch(provider, provider_id)
+        self.redis.set(key, batch_id, nx=True, ex=self.settings.result_ttl)
+        return text(self.redis.get(key) or b"") == batch_id
+
+    def owner(self, provider: str, provider_id: str) -> str | None:
+        """Which batch of ours a provider's batch is, if any."""
+        found = self.redis.get(self.keys.provider_batch(provider, provider_id))
+        return None if found is None else text(found)
+
     def renew_lease(self, batch_id: str) -> None:
         keys = self.store.keys_of_batch(batch_id)
         deadline = time.time() + self.settings.lease_seconds

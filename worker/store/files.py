@@ -9,17 +9,21 @@ from worker.store.part import StorePart
 
 
 class ProviderFiles(StorePart):
-    def record_upload(self, batch_id: str, file_id: str) -> bool:
-        """Record the batch's uploaded input file and, unless BATCHRELAY_KEEP_FILES, enter
-        the batch for file cleanup (due once its lease would have passed). False when the
-        batch has another input file already (a second submitter whose lease lapsed)."""
+    def record_upload(self, batch_id: str, file_id: str | None) -> bool:
+        """Record the batch's uploaded input file (None: the provider takes the requests in
+        the create call) and, unless BATCHRELAY_KEEP_FILES, enter the batch for cleanup at the
+        provider (due once its lease would have passed). False when the batch has another
+        input file already (a second submitter whose lease lapsed)."""
         keys = self.store.keys_of_batch(batch_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hsetnx(keys.batch(batch_id), "input_file_id", file_id)
+        if file_id is not None:
+            pipe.hsetnx(keys.batch(batch_id), "input_file_id", file_id)
         pipe.hget(keys.batch(batch_id), "input_file_id")
         if not self.settings.keep_files:
             pipe.zadd(keys.file_cleanup, {batch_id: time.time() + self.settings.lease_seconds})
-        recorded = pipe.execute()[1]
+        recorded = pipe.execute()[1 if file_id is not None else 0]
+        if file_id is None:
+            return True
         return recorded is not None and text(recorded) == file_id
 
     def due_cleanups(self, tag: str, now: float, limit: int) -> list[str]:

@@ -7,17 +7,25 @@ from typing import Any
 
 import orjson
 
+from producers.keys import DEFAULT_PROVIDER
 from producers.replies import text, text_hash
 from worker.store.part import StorePart
 
 
 @dataclass(frozen=True)
 class Partition:
-    """One (endpoint, model) partition, known by its tag."""
+    """One (provider, endpoint, model) partition, known by its tag."""
 
     tag: str
     endpoint: str
     model: str
+    provider: str = DEFAULT_PROVIDER  # data written before providers existed names none
+
+
+def partition_of(tag: str, info: bytes | str) -> Partition:
+    """A partition from its registry entry."""
+    data = orjson.loads(info)
+    return Partition(tag, data["endpoint"], data["model"], data.get("provider", DEFAULT_PROVIDER))
 
 
 class Partitions(StorePart):
@@ -26,16 +34,14 @@ class Partitions(StorePart):
         raw = self.redis.hgetall(self.keys.partitions)
         out = []
         for tag, info in raw.items():
-            data = orjson.loads(info)
-            out.append(Partition(text(tag), data["endpoint"], data["model"]))
+            out.append(partition_of(text(tag), info))
         return sorted(out, key=lambda p: p.tag)
 
     def get(self, tag: str) -> Partition:
         raw = self.redis.hget(self.keys.partitions, tag)
         if raw is None:
             raise KeyError(f"unknown partition {tag}")
-        data = orjson.loads(raw)
-        return Partition(tag, data["endpoint"], data["model"])
+        return partition_of(tag, raw)
 
     def meta(self, tag: str) -> dict[str, str]:
         return text_hash(self.redis.hgetall(self.keys_of(tag).meta))

@@ -20,7 +20,14 @@ def collect_batch(batch_id: str) -> int:
     if not lock.acquire():
         return 0
     try:
-        report = collect(rt.store, rt.api, dispatcher, rt.settings, batch_id, lock.reacquire)
+        report = collect(
+            rt.store,
+            rt.providers.of_batch(batch_id),
+            dispatcher,
+            rt.settings,
+            batch_id,
+            lock.reacquire,
+        )
     except OpenAIError as error:
         tries = rt.store.batches.record_failure(batch_id, "collect", error)
         log.warning("batch %s: collect failed (try %d): %s", batch_id, tries, error)

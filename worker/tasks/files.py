@@ -1,4 +1,4 @@
-"""batchrelay.files: delete finished batches' files at the provider, and orphan uploads."""
+"""batchrelay.files: delete what finished batches left at their providers, and orphan uploads."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ def clean_files() -> int:
         return 0
     try:
         now = time.time()
-        report = clean_up(store, rt.api, rt.settings, now)
-        # One sweep of the provider's file list per lease, however many workers run.
+        report = clean_up(store, rt.providers, rt.settings, now)
+        # One sweep of the providers' file lists per lease, however many workers run.
         sweep = store.redis.set(
             store.keys.file_sweep_lock, b"1", nx=True, px=int(rt.settings.lease_seconds * 1000)
         )
         if sweep:
             try:
-                report.orphans = sweep_orphans(store, rt.api, rt.settings, now)
+                report.orphans = sweep_orphans(store, rt.providers, rt.settings, now)
             except OpenAIError as error:
-                log.warning("sweeping the provider's files failed: %s", error)
+                log.warning("sweeping the providers' files failed: %s", error)
     finally:
         lock.release()
     return report.deleted + report.orphans

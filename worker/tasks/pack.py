@@ -31,6 +31,6 @@ def pack_partition(tag: str) -> str | None:
         submit_now(packed.batch_id, packed.path)
     except OpenAIError as error:
         log.warning("batch %s: submission will be retried: %s", packed.batch_id, error)
-    if is_due(rt.store, rt.settings, tag, time.time()):
+    if is_due(rt.store, rt.settings, rt.store.partitions.get(tag), time.time()):
         dispatcher.pack(tag)
     return packed.batch_id

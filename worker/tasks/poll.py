@@ -18,7 +18,7 @@ def poll_batches() -> int:
     if not lock.acquire():
         return 0
     try:
-        report = poll(rt.store, rt.api, rt.settings, keep_lock=lock.reacquire)
+        report = poll(rt.store, rt.providers, rt.settings, keep_lock=lock.reacquire)
     finally:
         lock.release()
     for batch_id in report.terminal:

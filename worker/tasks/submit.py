@@ -21,7 +21,7 @@ def submit_now(batch_id: str, path: Path | None = None) -> bool:
     if not lock.acquire():
         return False
     try:
-        return submit(rt.store, rt.api, batch_id, rt.directory, path)
+        return submit(rt.store, rt.providers.of_batch(batch_id), batch_id, rt.directory, path)
     except OpenAIError as error:
         tries = rt.store.batches.record_failure(batch_id, "submit", error)
         if error.retryable:

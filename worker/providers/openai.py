@@ -1,34 +1,38 @@
-"""The one module that talks to the Batch API, through the official openai SDK.
+"""The adapter of OpenAI-shaped Batch APIs (Files + Batches), through the official openai SDK.
 
-The SDK reads OPENAI_API_KEY and OPENAI_BASE_URL itself. Every SDK error leaves this module as
-an OpenAIError that says whether a retry can help; a create whose outcome is unknown raises
-CreateOutcomeUnknown so the caller reconciles instead of creating a twin.
+OpenAI itself, Azure OpenAI's v1 API and the other providers shaped like it. The client reads
+the provider's key from its environment variable (OPENAI_API_KEY by default) and its base URL
+from the provider (else OPENAI_BASE_URL). Every SDK error leaves as an OpenAIError that says
+whether a retry can help; a create whose outcome is unknown raises CreateOutcomeUnknown so
+the caller reconciles (by our id in the batch's metadata) instead of creating a twin.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import openai
-import orjson
 from openai import OpenAI
 from openai.types import Batch as OpenAIBatch
-from openai.types import FileObject
 
 from producers.errors import ConfigurationError, OpenAIError
+from producers.providers import Provider
 from producers.settings import Settings
+from worker.providers.base import CreateOutcomeUnknown, RemoteBatch, RemoteFile, ResultSource
+from worker.store import Batch
 
 log = logging.getLogger("batchrelay.openai")
 METADATA_KEY = "batchrelay_batch_id"
+# How far before the intent a twin may have been stamped created (clock skew, a create call
+# that hung): the metadata names the batch, so a wide margin costs only a longer listing.
+RECONCILE_MARGIN = 3600.0
 STREAM_CHUNK = 1 << 20
-
-
-class CreateOutcomeUnknown(OpenAIError):
-    """batches.create may or may not have created the batch (timeout, reset, 5xx)."""
+FILE_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
 
 
 def translate(error: Exception, action: str) -> OpenAIError:
@@ -50,11 +54,35 @@ def translate(error: Exception, action: str) -> OpenAIError:
     return OpenAIError(f"{action}: {type(error).__name__}: {error}", retryable=False)
 
 
-class BatchAPI:
+def remote(batch: OpenAIBatch) -> RemoteBatch:
+    counts = batch.request_counts
+    errors = [e.model_dump() for e in (batch.errors.data or [])] if batch.errors else []
+    return RemoteBatch(
+        id=batch.id,
+        status=batch.status,
+        total=counts.total if counts else 0,
+        completed=counts.completed if counts else 0,
+        failed=counts.failed if counts else 0,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        errors=errors,
+        expires_at=batch.expires_at or 0,
+        created_at=float(batch.created_at),
+    )
+
+
+class OpenAIBatches:
     """Files and Batches calls with our error semantics."""
 
-    def __init__(self, settings: Settings, client: OpenAI | None = None) -> None:
+    kind = "openai"
+    identifies_batches = True
+
+    def __init__(
+        self, settings: Settings, provider: Provider | None = None, client: OpenAI | None = None
+    ) -> None:
         self.settings = settings
+        self.provider = provider or Provider(name="openai", kind="openai")
+        self.name = self.provider.name
         self._client = client
         self._expiry_accepted = True  # until the provider refuses expires_after once
 
@@ -63,11 +91,13 @@ class BatchAPI:
         if self._client is None:
             try:
                 self._client = OpenAI(
+                    api_key=os.environ.get(self.provider.key_env),
+                    base_url=self.provider.base_url,  # None: OPENAI_BASE_URL, else OpenAI's
                     timeout=self.settings.openai_timeout,
                     max_retries=self.settings.openai_max_retries,
                 )
             except openai.OpenAIError as error:
-                raise ConfigurationError(f"OpenAI client: {error}") from None
+                raise ConfigurationError(f"provider {self.name}: {error}") from None
         return self._client
 
     def upload(self, path: Path) -> str:
@@ -79,7 +109,7 @@ class BatchAPI:
         except openai.BadRequestError as error:
             if not (self._expiry_accepted and "expires_after" in f"{error.param} {error.message}"):
                 raise translate(error, "files.create") from None
-            log.warning("the provider refuses expires_after; uploading without it from now on")
+            log.warning("%s refuses expires_after; uploading without it from now on", self.name)
             self._expiry_accepted = False
         except openai.OpenAIError as error:
             raise translate(error, "files.create") from None
@@ -95,14 +125,15 @@ class BatchAPI:
         with path.open("rb") as handle:
             return self.client.files.create(file=(path.name, handle), purpose="batch", **expiry).id
 
-    def create(self, file_id: str, endpoint: str, batch_id: str) -> OpenAIBatch:
+    def create(self, batch: Batch, file_id: str | None, path: Path | None) -> RemoteBatch:
         """Create the batch once: no SDK retries here, an unknown outcome is reconciled."""
+        assert file_id is not None, "an OpenAI batch is created from an uploaded file"
         try:
-            return self.client.with_options(max_retries=0).batches.create(
+            created = self.client.with_options(max_retries=0).batches.create(
                 input_file_id=file_id,
-                endpoint=endpoint,  # type: ignore[arg-type]
+                endpoint=batch.get("endpoint"),  # type: ignore[arg-type]
                 completion_window=self.settings.completion_window,  # type: ignore[arg-type]
-                metadata={METADATA_KEY: batch_id, "source": "batchrelay"},
+                metadata={METADATA_KEY: batch.id, "source": "batchrelay"},
             )
         except (openai.APIConnectionError, openai.InternalServerError) as error:
             raise CreateOutcomeUnknown(
@@ -110,31 +141,44 @@ class BatchAPI:
             ) from None
         except openai.OpenAIError as error:
             raise translate(error, "batches.create") from None
+        return remote(created)
 
-    def find(self, batch_id: str, since: float) -> list[OpenAIBatch]:
-        """Batches carrying our id in their metadata, created after ``since`` (oldest first)."""
-        found: list[OpenAIBatch] = []
+    def find(self, batch: Batch, intent: float, taken: Callable[[str], bool]) -> list[RemoteBatch]:
+        """Batches carrying our id in their metadata, created since a margin before the
+        intent (oldest first); the metadata names the batch, so ``taken`` is not needed."""
+        since = intent - RECONCILE_MARGIN
+        found: list[RemoteBatch] = []
         try:
-            for batch in self.client.batches.list(limit=100):
-                if batch.created_at < since:
+            for candidate in self.client.batches.list(limit=100):
+                if candidate.created_at < since:
                     break
-                if (batch.metadata or {}).get(METADATA_KEY) == batch_id:
-                    found.append(batch)
+                if (candidate.metadata or {}).get(METADATA_KEY) == batch.id:
+                    found.append(remote(candidate))
         except openai.OpenAIError as error:
             raise translate(error, "batches.list") from None
         return sorted(found, key=lambda b: (b.created_at, b.id))
 
-    def retrieve(self, provider_id: str) -> OpenAIBatch:
+    def retrieve(self, provider_id: str) -> RemoteBatch:
         try:
-            return self.client.batches.retrieve(provider_id)
+            return remote(self.client.batches.retrieve(provider_id))
         except openai.OpenAIError as error:
             raise translate(error, "batches.retrieve") from None
 
-    def cancel(self, provider_id: str) -> OpenAIBatch:
+    def cancel(self, provider_id: str) -> RemoteBatch:
         try:
-            return self.client.batches.cancel(provider_id)
+            return remote(self.client.batches.cancel(provider_id))
         except openai.OpenAIError as error:
             raise translate(error, "batches.cancel") from None
+
+    def result_sources(
+        self, batch: Batch, item_ids: Callable[[], Iterable[str]]
+    ) -> list[ResultSource]:
+        """The output file, then the error file: their lines are already OpenAI's."""
+        return [
+            (f"{name} {batch.get(name)}", partial(self.lines, batch.get(name)))
+            for name in ("output_file_id", "error_file_id")
+            if batch.get(name)
+        ]
 
     def lines(self, file_id: str) -> Iterator[bytes]:
         """Stream a file's lines without holding the file in memory."""
@@ -150,6 +194,13 @@ class BatchAPI:
         except openai.OpenAIError as error:
             raise translate(error, "files.content") from None
 
+    def delete_files(self, batch: Batch) -> int:
+        """Delete the batch's input, output and error files."""
+        file_ids = [batch.get(name) for name in FILE_FIELDS if batch.get(name)]
+        for file_id in file_ids:
+            self.delete_file(file_id)
+        return len(file_ids)
+
     def delete_file(self, file_id: str) -> None:
         """Delete a file; one that is gone already (expired, deleted before) counts as done."""
         try:
@@ -159,29 +210,12 @@ class BatchAPI:
         except openai.OpenAIError as error:
             raise translate(error, "files.delete") from None
 
-    def files(self) -> Iterator[FileObject]:
+    def files(self) -> Iterator[RemoteFile]:
         """Every file the provider holds for the key, newest first, page by page."""
         try:
-            yield from self.client.files.list(limit=10_000)
+            for found in self.client.files.list(limit=10_000):
+                yield RemoteFile(
+                    found.id, found.filename, found.purpose, found.bytes or 0, found.created_at
+                )
         except openai.OpenAIError as error:
             raise translate(error, "files.list") from None
-
-
-def batch_summary(batch: OpenAIBatch) -> dict[str, Any]:
-    """The fields of an OpenAI Batch object we record on every poll."""
-    counts = batch.request_counts
-    errors = [e.model_dump() for e in (batch.errors.data or [])] if batch.errors else []
-    first = errors[0] if errors else {}
-    return {
-        "errors": orjson.dumps(errors).decode(),
-        "error_code": first.get("code") or "",
-        "error_message": first.get("message") or "",
-        "provider_status": batch.status,
-        "provider_total": counts.total if counts else 0,
-        "provider_completed": counts.completed if counts else 0,
-        "provider_failed": counts.failed if counts else 0,
-        "output_file_id": batch.output_file_id or "",
-        "error_file_id": batch.error_file_id or "",
-        "expires_at": batch.expires_at or 0,
-        "polled_at": time.time(),
-    }

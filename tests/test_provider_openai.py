@@ -1,4 +1,4 @@
-"""The one module that talks to the Batch API, against the emulator over HTTP."""
+"""The adapter of OpenAI-shaped Batch APIs, against the emulator over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from emulator.testing import running_emulator
 from producers.settings import Settings
-from worker.openai_api import BatchAPI
+from worker.providers.openai import OpenAIBatches
 
 THIRTY_DAYS = 30 * 24 * 3600
 
@@ -26,7 +26,7 @@ def batch_file(tmp_path: Path) -> Path:
 def test_uploads_expire_after_the_file_ttl(tmp_path: Path) -> None:
     with running_emulator() as emulator:
         client = emulator.client()
-        api = BatchAPI(Settings(file_ttl=7200), client)
+        api = OpenAIBatches(Settings(file_ttl=7200), client=client)
         remote = client.files.retrieve(api.upload(batch_file(tmp_path)))
         assert remote.expires_at == remote.created_at + 7200
 
@@ -37,7 +37,7 @@ def test_a_provider_refusing_expires_after_gets_uploads_without_it(
     caplog.set_level(logging.WARNING, "batchrelay.openai")
     with running_emulator(refuse_expires_after=True) as emulator:
         client = emulator.client(max_retries=0)
-        api = BatchAPI(Settings(file_ttl=7200), client)
+        api = OpenAIBatches(Settings(file_ttl=7200), client=client)
         uploaded = [api.upload(batch_file(tmp_path)) for _ in range(3)]
         for file_id in uploaded:
             remote = client.files.retrieve(file_id)
@@ -49,7 +49,7 @@ def test_a_provider_refusing_expires_after_gets_uploads_without_it(
 def test_deleting_a_file_that_is_gone_counts_as_done(tmp_path: Path) -> None:
     with running_emulator() as emulator:
         client = emulator.client()
-        api = BatchAPI(Settings(), client)
+        api = OpenAIBatches(Settings(), client=client)
         file_id = api.upload(batch_file(tmp_path))
         api.delete_file(file_id)
         api.delete_file(file_id)  # a second time: 404, which means it is gone

@@ -1,0 +1,132 @@
+"""Two providers at once, step by step: OpenAI's Batch API and Anthropic's Message Batches
+(both sides of the emulator), each item routed by its endpoint and model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from producers.errors import OpenAIError
+from producers.status import BatchState
+from tests.lifecycle.conftest import Pipeline
+from tests.support.items import chat, message
+from worker.lifecycle.packing import due_partitions, pack
+from worker.lifecycle.submitting import submit
+
+
+def test_items_of_two_providers_go_to_a_batch_at_each(pipeline: Pipeline) -> None:
+    pipeline.producer.submit_many(
+        [chat(f"o{n}") for n in range(5)] + [message(f"a{n}") for n in range(7)]
+    )
+    batch_ids = pipeline.run()
+    assert len(batch_ids) == 2
+    by_provider = {
+        pipeline.store.partitions.get(pipeline.store.batches.get(b).partition).provider: b
+        for b in batch_ids
+    }
+    assert set(by_provider) == {"openai", "anthropic"}
+    anthropic = pipeline.store.batches.get(by_provider["anthropic"])
+    assert anthropic.provider_id is not None and anthropic.provider_id.startswith("msgbatch_")
+    assert anthropic.number("succeeded") == 7 and anthropic.get("provider_status") == "completed"
+    result = pipeline.producer.wait("a3", timeout=1)
+    assert result["status"] == "succeeded"
+    body = result["response"]["body"]
+    assert body["type"] == "message" and body["content"][0]["text"]
+    assert body["model"] == "claude-haiku-4-5"
+    openai = pipeline.producer.wait("o3", timeout=1)
+    assert openai["response"]["body"]["choices"][0]["message"]["content"]
+
+
+def test_item_ids_anthropic_refuses_as_custom_ids_come_back_as_themselves(
+    pipeline: Pipeline,
+) -> None:
+    ids = ["order/1", "x-" + "a" * 40, "a" * 64, "k:v", "ok_id-1", "~!@#$%^&*()"]
+    pipeline.producer.submit_many([message(i) for i in ids])
+    pipeline.run()
+    results = {i: pipeline.producer.result(i) for i in ids}
+    assert all(r is not None and r["status"] == "succeeded" for r in results.values()), results
+    assert {r["custom_id"] for r in results.values() if r} == set(ids)
+
+
+def test_anthropic_errors_are_dead_or_retried_by_their_type(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults(line_400_rate=0.3, line_500_rate=0.3)
+    ids = [f"f{n}" for n in range(30)]
+    pipeline.producer.submit_many([message(i) for i in ids])
+    pipeline.run()
+    statuses = {i: pipeline.producer.status(i) for i in ids}
+    dead = [i for i, s in statuses.items() if s.outcome == "dead"]
+    retried = [i for i, s in statuses.items() if s.state == "queued"]
+    succeeded = [i for i, s in statuses.items() if s.outcome == "succeeded"]
+    assert dead and retried and succeeded and len(dead + retried + succeeded) == 30
+    assert {statuses[i].code for i in dead} == {"invalid_request_error"}
+    assert {statuses[i].code for i in retried} == {"api_error"}
+    assert all(statuses[i].attempt == 2 for i in retried)
+
+
+def test_a_cancelled_anthropic_batch_keeps_what_finished_and_retries_the_rest(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.emulator.set_faults(stuck="in_progress")
+    ids = [f"c{n}" for n in range(10)]
+    pipeline.producer.submit_many([message(i) for i in ids])
+    [batch_id] = pipeline.pack_and_submit()
+    batch = pipeline.store.batches.get(batch_id)
+    assert batch.provider_id is not None
+    pipeline.providers.of_batch(batch_id).cancel(batch.provider_id)
+    pipeline.poll_until_finished()
+    batch = pipeline.store.batches.get(batch_id)
+    assert batch.get("provider_status") == "cancelled" and batch.state == BatchState.COLLECTED
+    states = pipeline.producer.states(ids)
+    assert set(states.values()) == {"queued"}  # none had finished: each goes again
+    assert {pipeline.producer.status(i).code for i in ids} == {"batch_cancelled"}
+
+
+def test_an_unknown_create_outcome_adopts_the_batch_instead_of_a_twin(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.emulator.set_faults(http_500_after_rate=1.0, routes=["POST /v1/messages/batches"])
+    ids = [f"u{n}" for n in range(6)]
+    pipeline.producer.submit_many([message(i) for i in ids])
+    [batch_id] = pipeline.pack_and_submit()
+    api = pipeline.providers.of_batch(batch_id)
+    listed = list(pipeline.emulator.anthropic_client().messages.batches.list())
+    assert len(listed) == 1  # created once, though its answer was a 500
+    assert pipeline.store.batches.get(batch_id).provider_id == listed[0].id
+    assert pipeline.store.batches.owner(api.name, listed[0].id) == batch_id
+    pipeline.emulator.reset()
+    pipeline.poll_until_finished()
+    pipeline.deliver()
+    assert set(pipeline.producer.states(ids).values()) == {"delivered"}
+
+
+def test_a_batch_another_of_ours_adopted_is_not_taken_for_this_one(pipeline: Pipeline) -> None:
+    """Two batches of the same size, both unsure whether their create call worked: each is
+    reconciled to its own batch at Anthropic, never to the other's."""
+    pipeline.emulator.set_faults(http_500_after_rate=1.0, routes=["POST /v1/messages/batches"])
+    pipeline.producer.submit_many([message(f"p{n}", model="claude-sonnet-4-5") for n in range(4)])
+    pipeline.producer.submit_many([message(f"q{n}", model="claude-opus-4-1") for n in range(4)])
+    time.sleep(0.01)  # both partitions due
+    batch_ids = pipeline.pack_and_submit()
+    assert len(batch_ids) == 2
+    owners = {pipeline.store.batches.get(b).provider_id: b for b in batch_ids}
+    assert len(owners) == 2 and None not in owners
+    listed = pipeline.emulator.anthropic_client().messages.batches.list()
+    assert set(owners) == {b.id for b in listed}
+
+
+def test_an_unknown_create_outcome_with_no_batch_is_raised(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults(http_500_rate=1.0, routes=["POST /v1/messages/batches"])
+    pipeline.producer.submit_many([message(f"n{n}") for n in range(3)])
+    [tag] = due_partitions(pipeline.store, pipeline.settings, 1e12)
+    packed = pack(pipeline.store, pipeline.settings, tag, pipeline.spool)
+    assert packed is not None
+    api = pipeline.providers.of_batch(packed.batch_id)
+    with pytest.raises(OpenAIError) as raised:
+        submit(pipeline.store, api, packed.batch_id, pipeline.spool, packed.path)
+    assert raised.value.retryable
+    assert pipeline.store.batches.get(packed.batch_id).state == BatchState.UPLOADING
+    assert list(pipeline.emulator.anthropic_client().messages.batches.list()) == []
+    pipeline.emulator.reset()
+    assert submit(pipeline.store, api, packed.batch_id, pipeline.spool, packed.path)
+    assert len(list(pipeline.emulator.anthropic_client().messages.batches.list())) == 1
