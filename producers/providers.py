@@ -87,6 +87,8 @@ class Provider(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
     limits: Limits | None = None
+    completion_window: str | None = None
+    """An OpenAI-shaped provider's completion_window (none: BATCHRELAY_COMPLETION_WINDOW)."""
     token_budgets: dict[str, int] = Field(default_factory=dict)
     prices: dict[str, Price] = Field(default_factory=dict)
     batch_discount: float = Field(0.5, ge=0, le=1)

@@ -50,6 +50,7 @@ def broker_config(settings: Settings) -> dict[str, Any]:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """One mapping holding every Celery setting batchrelay needs."""
+    settings.provider_config()  # a wrong providers file stops every role at start, by name
     tick = settings.aggregate_interval
     return {
         **broker_config(settings),

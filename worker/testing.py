@@ -67,8 +67,9 @@ def reset_database(redis: Redis) -> None:
 
 
 def clean_env() -> dict[str, str]:
-    """This process's environment without any BATCHRELAY_ or OPENAI_ variable."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("BATCHRELAY_", "OPENAI_"))}
+    """This process's environment without any BATCHRELAY_, OPENAI_ or ANTHROPIC_ variable."""
+    prefixes = ("BATCHRELAY_", "OPENAI_", "ANTHROPIC_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 FAST_SETTINGS = {

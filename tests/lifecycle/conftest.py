@@ -93,6 +93,11 @@ class Pipeline:
         for tag in by_tag:
             deliver(self.store, self.settings, send, webhooks, tag, ids)
 
+    def reconfigured(self, **settings: Any) -> Pipeline:
+        """The same Redis and emulator under other settings (providers, limits)."""
+        changed = self.settings.model_copy(update=settings)
+        return build(self.store.redis, changed, self.emulator, self.spool)
+
     def run(self) -> list[str]:
         """Submit what is queued, wait for its batches, collect and deliver them."""
         batch_ids = self.pack_and_submit()
@@ -117,29 +122,34 @@ FAST = {
 }
 
 
+def build(redis: Redis, settings: Settings, emulator: InProcessEmulator, spool: Path) -> Pipeline:
+    """A pipeline whose every provider is a side of the one emulator (OpenAI-shaped providers
+    its OpenAI side, Anthropic ones its Anthropic side)."""
+    store = Store(redis, settings)
+    adapters: dict[str, BatchProvider] = {}
+    for name, provider in settings.provider_config().providers.items():
+        if provider.kind == "anthropic":
+            client = emulator.anthropic_client(max_retries=0)
+            adapters[name] = AnthropicBatches(settings, provider, client=client)
+        else:
+            openai = emulator.client(max_retries=0)
+            adapters[name] = OpenAIBatches(settings, provider, client=openai)
+    providers = ProviderRegistry(settings, lambda tag: store.partitions.get(tag).provider, adapters)
+    return Pipeline(
+        settings,
+        store,
+        Producer(redis, settings),
+        emulator,
+        providers,
+        RecordingDispatcher(),
+        spool,
+    )
+
+
 @pytest.fixture
 def pipeline(redis: Redis, redis_url: str, tmp_path: Path) -> Iterator[Pipeline]:
     settings = Settings(redis_url=redis_url, **FAST)  # type: ignore[arg-type]
     with in_process_emulator(
         batch_seconds=0.1, validating_seconds=0.01, finalizing_seconds=0.01, seed=7
     ) as emulator:
-        store = Store(redis, settings)
-        anthropic = settings.provider_config().providers["anthropic"]
-        adapters: dict[str, BatchProvider] = {
-            "openai": OpenAIBatches(settings, client=emulator.client(max_retries=0)),
-            "anthropic": AnthropicBatches(
-                settings, anthropic, client=emulator.anthropic_client(max_retries=0)
-            ),
-        }
-        providers = ProviderRegistry(
-            settings, lambda tag: store.partitions.get(tag).provider, adapters
-        )
-        yield Pipeline(
-            settings,
-            store,
-            Producer(redis, settings),
-            emulator,
-            providers,
-            RecordingDispatcher(),
-            tmp_path,
-        )
+        yield build(redis, settings, emulator, tmp_path)

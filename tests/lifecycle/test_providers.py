@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from producers.errors import OpenAIError
@@ -130,3 +131,40 @@ def test_an_unknown_create_outcome_with_no_batch_is_raised(pipeline: Pipeline) -
     pipeline.emulator.reset()
     assert submit(pipeline.store, api, packed.batch_id, pipeline.spool, packed.path)
     assert len(list(pipeline.emulator.anthropic_client().messages.batches.list())) == 1
+
+
+ACCOUNTS = {
+    "providers": {
+        "small": {"kind": "openai", "limits": {"max_requests": 4}},
+        "budgeted": {"kind": "openai", "token_budgets": {"gpt-4o-mini": 60}},
+    },
+    "routes": [
+        {"models": ["gpt-4o-mini"], "providers": ["budgeted"]},
+        {"models": ["*"], "providers": ["small"]},
+    ],
+}
+
+
+def test_a_batch_holds_no_more_than_its_provider_takes(pipeline: Pipeline) -> None:
+    pipeline = pipeline.reconfigured(providers=orjson.dumps(ACCOUNTS).decode())
+    pipeline.producer.submit_many([chat(f"s{n}", model="gpt-4o") for n in range(10)])
+    time.sleep(0.01)
+    batch_ids: list[str] = []
+    while packed := pipeline.pack_and_submit():
+        batch_ids += packed
+    sizes = sorted(len(pipeline.store.batches.item_ids(b)) for b in batch_ids)
+    assert sizes == [2, 4, 4]
+
+
+def test_a_providers_token_budget_holds_items_back(pipeline: Pipeline) -> None:
+    pipeline = pipeline.reconfigured(providers=orjson.dumps(ACCOUNTS).decode())
+    # Each item is estimated at some tens of tokens: the budget of 60 takes one batch's worth.
+    pipeline.producer.submit_many([chat(f"b{n}") for n in range(3)])
+    [first] = pipeline.pack_and_submit()
+    assert pipeline.store.batches.get(first).number("tokens") > 0
+    pipeline.producer.submit_many([chat(f"c{n}") for n in range(3)])
+    time.sleep(0.01)
+    assert pipeline.pack_and_submit() == []  # the budget is spent until the first finishes
+    pipeline.poll_until_finished()
+    time.sleep(0.01)
+    assert len(pipeline.pack_and_submit()) == 1

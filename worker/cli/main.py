@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return emulator_main(args_list[1:])
         root = parser()
-    except MissingExtra as error:
+    except (MissingExtra, BatchrelayError) as error:
         print(f"batchrelay: {error}", file=sys.stderr)
         return 2
     args, extra = root.parse_known_args(args_list)

@@ -19,8 +19,11 @@ def _exec(args: list[str], env: dict[str, str] | None = None) -> int:
 
 
 def celery() -> list[str]:
-    """The celery command; quiet (no banner) when every line must be a JSON log record."""
-    return [*CELERY, "-q"] if Settings().log_json else list(CELERY)
+    """The celery command; quiet (no banner) when every line must be a JSON log record. The
+    providers are read first, so a wrong providers file is said in one line, not a trace."""
+    settings = Settings()
+    settings.provider_config()
+    return [*CELERY, "-q"] if settings.log_json else list(CELERY)
 
 
 def run_worker(args: argparse.Namespace) -> int:

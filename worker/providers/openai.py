@@ -87,6 +87,10 @@ class OpenAIBatches:
         self._expiry_accepted = True  # until the provider refuses expires_after once
 
     @property
+    def completion_window(self) -> str:
+        return self.provider.completion_window or self.settings.completion_window
+
+    @property
     def client(self) -> OpenAI:
         if self._client is None:
             try:
@@ -132,7 +136,7 @@ class OpenAIBatches:
             created = self.client.with_options(max_retries=0).batches.create(
                 input_file_id=file_id,
                 endpoint=batch.get("endpoint"),  # type: ignore[arg-type]
-                completion_window=self.settings.completion_window,  # type: ignore[arg-type]
+                completion_window=self.completion_window,  # type: ignore[arg-type]
                 metadata={METADATA_KEY: batch.id, "source": "batchrelay"},
             )
         except (openai.APIConnectionError, openai.InternalServerError) as error:
