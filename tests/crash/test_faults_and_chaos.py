@@ -16,7 +16,7 @@ from producers.settings import Settings
 from tests.support.accounting import account_for_every_item, ledger
 from tests.support.cluster import Cluster
 from tests.support.inspect import all_batches, finished, membership
-from tests.support.items import items, receiver, wait_callbacks
+from tests.support.items import items, messages, receiver, wait_callbacks
 from tests.support.waiting import wait_for
 from worker.store import Store
 
@@ -75,6 +75,55 @@ def test_api_faults_everywhere_lose_nothing(
         if b.metadata and b.status != "cancelled" and "batchrelay_batch_id" in b.metadata
     ]
     assert len(live_ids) == len(set(live_ids)), "a batch was created twice and not cancelled"
+
+
+def test_api_faults_everywhere_lose_nothing_at_anthropic(
+    cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, emulator: Any
+) -> None:
+    """The same faults on the Anthropic side, 529 overloaded included; creates answered with a
+    500 after the batch was made are reconciled without metadata, never twinned."""
+    emulator.set_faults(
+        http_429_rate=0.1,
+        http_500_rate=0.05,
+        http_529_rate=0.05,
+        http_500_after_rate=0.05,
+        retry_after_seconds=0.2,
+        line_500_rate=0.03,
+        line_429_rate=0.03,
+        line_error_rate=0.02,
+        line_400_rate=0.01,
+        expire_fraction=0.5,
+    )
+    receiver(cluster)
+    cluster.worker(
+        extra_env={
+            "BATCHRELAY_MAX_REQUESTS_PER_BATCH": "1000",
+            "BATCHRELAY_MAX_ATTEMPTS": "4",
+            "BATCHRELAY_KEEP_FILES": "1",  # keep every batch at Anthropic, to count them
+        }
+    )
+    batch = messages(3000)
+    ids = [i["id"] for i in batch]
+    producer.submit_many(batch)
+    cluster.beat()
+    store = Store(redis, settings)
+
+    def expired_once() -> bool:
+        # Anthropic has no expired batch: the batch ends, its unfinished requests `expired`.
+        return any("batch_expired" in producer.status(i).history for i in ids[::30])
+
+    wait_for(expired_once, 120, "requests expired")
+    emulator.set_faults(expire_fraction=None)
+    wait_for(lambda: finished(producer, ids), 300, "every item delivered or dead")
+    wait_callbacks(redis, len(ids))
+    result = ledger(producer, store, redis, ids, retries_expected=True)
+    ours = [b.provider_id for b in all_batches(store) if b.provider_id]
+    codes = {producer.status(i).code for i in ids if producer.status(i).outcome == "dead"}
+    print(f"\nanthropic faults: {result.line()}, batches={len(ours)}, dead codes={codes}")
+    result.assert_nothing_lost()
+    emulator.set_faults(http_429_rate=0.0, http_500_rate=0.0, http_529_rate=0.0)
+    remote = list(emulator.anthropic_client().messages.batches.list(limit=100))
+    assert sorted(b.id for b in remote) == sorted(ours), "a batch at Anthropic that is not ours"
 
 
 def test_three_workers_and_two_beats_never_double_pack_or_poll(

@@ -15,11 +15,13 @@ from producers import Producer
 from producers.settings import Settings
 from tests.support.cli import cli
 from tests.support.cluster import Cluster
-from tests.support.inspect import finished
+from tests.support.inspect import all_batches, finished
 from tests.support.items import chat
 from tests.support.waiting import wait_for
+from worker.store import Store
 
 pytestmark = pytest.mark.slow
+BUDGET = 1000  # tokens in flight for gpt-4o-mini at the provider "east"
 
 
 def request_line(n: int) -> dict[str, Any]:
@@ -78,7 +80,11 @@ def test_two_accounts_of_one_api_share_a_model(
     with running_emulator(batch_seconds=0.5, validating_seconds=0.1) as west:
         accounts = {
             "providers": {
-                "east": {"kind": "openai", "base_url": emulator.base_url},
+                "east": {
+                    "kind": "openai",
+                    "base_url": emulator.base_url,
+                    "token_budgets": {"gpt-4o-mini": BUDGET},
+                },
                 "west": {"kind": "openai", "base_url": west.base_url, "api_key_env": "WEST_KEY"},
             },
             "routes": [{"models": ["*"], "providers": ["east", "west"]}],
@@ -97,5 +103,13 @@ def test_two_accounts_of_one_api_share_a_model(
         east_total = sum(b.request_counts.total for b in east_batches if b.request_counts)
         west_total = sum(b.request_counts.total for b in west_batches if b.request_counts)
         assert east_total + west_total == 200 and 50 < east_total < 150
+        # East's budget holds a batch of about 40 items at a time; west has none.
+        store = Store(redis, configured)
+        east = [
+            b
+            for b in all_batches(store)
+            if store.partitions.get(b.partition).provider == "east" and b.provider_id
+        ]
+        assert len(east) >= 2 and all(0 < b.number("tokens") <= BUDGET for b in east)
         status = orjson.loads(cli({**cluster.env, **env}, "status", "--json").stdout)
         assert set(status["provider_files"]["providers"]) == {"east", "west"}
