@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.collecting import run_collect
+from bench.collecting import run_collect, run_collect_anthropic
 from bench.endtoend import run_end_to_end
 from bench.machine import machine, machine_line
 from bench.memory import run_memory
@@ -51,6 +51,7 @@ def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result]]:
         "submit_many_replicated": lambda _target: run_replicated_submit(sizes.submit_many, r),
         "pack": lambda t: run_pack(t, sizes.pack, short),
         "collect": lambda t: run_collect(t, sizes.collect, short),
+        "collect_anthropic": lambda t: run_collect_anthropic(t, sizes.collect, short),
         "collect_memory": lambda t: run_memory(t, sizes.memory_lines),
         "end_to_end": lambda t: run_end_to_end(t, sizes.end_to_end),
     }

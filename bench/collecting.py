@@ -20,6 +20,8 @@ from bench.redis_target import RedisTarget
 from bench.result import Result, Timings, throughput_result, timed
 from producers.status import BatchState
 from worker.lifecycle.collecting import Collector
+from worker.providers.anthropic import result_line
+from worker.providers.anthropic_ids import CustomIds
 from worker.store import Batch
 
 OPENAI_BATCH_ID = "batch_bench0000000000000000000000000"
@@ -55,14 +57,20 @@ def parse_all(path: Path) -> int:
 
 
 def collect_file(
-    target: RedisTarget, batch: Batch, path: Path
+    target: RedisTarget, batch: Batch, path: Path, anthropic: list[str] | None = None
 ) -> tuple[Collector, CountingDispatcher]:
+    """Collect a local output file; with ``anthropic`` (the batch's item ids), a file of
+    Message Batches results, each line turned into OpenAI's as the adapter does."""
     settings = bench_settings(target)
     bench_store = store(target)
     dispatcher = CountingDispatcher()
     collector = Collector(bench_store, batch, dispatcher, settings)
+    lines = items.file_lines(path)
+    if anthropic is not None:
+        ids = CustomIds(anthropic)
+        lines = (result_line(raw, ids) for raw in lines)
     try:
-        collector.settle_lines(items.file_lines(path))
+        collector.settle_lines(lines)
     finally:
         collector.close()
         bench_store.redis.close()
@@ -99,4 +107,35 @@ def run_collect(target: RedisTarget, count: int, repeats: int) -> Result:
         output_line_bytes=round(file_bytes / count, 1),
         server_script_s_last_run=round(script_s, 3),
         deliver_calls_per_run=dispatcher.deliver_calls,
+    )
+
+
+def run_collect_anthropic(target: RedisTarget, count: int, repeats: int) -> Result:
+    """Collecting Message Batches results (each line turned into OpenAI's output format by
+    the Anthropic adapter) against collecting OpenAI output lines of the same answers."""
+    subject, baseline = Timings(count), Timings(count)
+    with tempfile.TemporaryDirectory(prefix="batchrelay-bench-collect-") as scratch:
+        directory = Path(scratch)
+        output, results = directory / "output.jsonl", directory / "results.jsonl"
+        for _ in range(repeats):
+            for timings, anthropic in ((baseline, False), (subject, True)):
+                batch_id, item_ids = submitted_batch(target, directory, count)
+                if anthropic:
+                    items.write_anthropic_results(results, item_ids)
+                else:
+                    items.write_output_file(output, item_ids)
+                reader = store(target)
+                batch = reader.batches.get(batch_id)
+                reader.redis.close()
+                start = time.perf_counter()
+                path, ids = (results, item_ids) if anthropic else (output, None)
+                collector, _ = collect_file(target, batch, path, ids)
+                timings.seconds.append(time.perf_counter() - start)
+                assert collector.report.succeeded == count, collector.report
+    return throughput_result(
+        "collect_anthropic",
+        subject,
+        baseline,
+        0.5,
+        "Collector items/s over Anthropic results / over OpenAI output lines",
     )

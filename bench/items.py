@@ -133,6 +133,33 @@ def write_output_file(path: Path, custom_ids: list[str], line_bytes: int = 0, se
     return size
 
 
+def write_anthropic_results(path: Path, custom_ids: list[str], seed: int = 7) -> int:
+    """Write one Message Batches result line per id (succeeded, the same answer as
+    output_line's), shuffled as Anthropic returns them; returns bytes."""
+    sentence = "Negative: the blender arrived damaged; a replacement is on its way. "
+    answer = (sentence * 3)[:180]
+    order = list(custom_ids)
+    random.Random(seed).shuffle(order)
+    size = 0
+    with path.open("wb") as handle:
+        for custom_id in order:
+            message = {
+                "id": f"msg_{custom_id[-8:]}a1b2c3d4e5f6a7b8c9d0",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-haiku-4-5",
+                "content": [{"type": "text", "text": answer}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 92, "output_tokens": 45},
+            }
+            result = {"type": "succeeded", "message": message}
+            line = orjson.dumps({"custom_id": custom_id, "result": result}) + b"\n"
+            handle.write(line)
+            size += len(line)
+    return size
+
+
 def file_lines(path: Path) -> Iterator[bytes]:
     """The lines of a local JSONL file, without their newline."""
     with path.open("rb") as handle:
