@@ -58,7 +58,9 @@ async def info(request: Request) -> JsonResponse:
     state = state_of(request)
     statuses = Counter(batch.status for batch in state.batches.all())
     message_statuses = Counter(batch.processing_status for batch in state.message_batches.all())
-    settings: dict[str, Any] = state.settings.model_dump(mode="json", exclude={"api_key"})
+    settings: dict[str, Any] = state.settings.model_dump(
+        mode="json", exclude={"api_key", "webhook_secret"}
+    )
     return JsonResponse(
         {
             "pid": os.getpid(),

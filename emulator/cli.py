@@ -58,6 +58,13 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     forward.add_argument("--forward-concurrency", type=int, help="requests in flight (8)")
     forward.add_argument("--forward-timeout", type=float, help="seconds per request (600)")
     forward.add_argument("--forward-api-key", help="bearer key sent upstream")
+    webhooks = parser.add_argument_group("webhooks (OpenAI batches' batch.* events)")
+    webhooks.add_argument("--webhook-url", metavar="URL", help="POST signed events here")
+    webhooks.add_argument(
+        "--webhook-secret",
+        metavar="whsec_...",
+        help="signing secret (or BATCHRELAY_EMULATOR_WEBHOOK_SECRET); needed with --webhook-url",
+    )
 
 
 def _add_rate(group: argparse._ArgumentGroup, flag: str, help: str) -> None:
@@ -105,6 +112,7 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["validating", "in_progress", "finalizing"],
         help="batches stay in this status until cancelled or the window ends",
     )
+    _add_rate(faults, "--webhook-drop-rate", help="batches whose webhook is never sent")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,12 @@ Every setting can come from a CLI flag or from an environment variable with the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BATCHRELAY_EMULATOR_"
@@ -46,6 +48,8 @@ class BatchFaults(BaseModel):
     """Overrides `batch_seconds` (the in_progress -> completed time)."""
     cancel_seconds: float | None = Field(default=None, ge=0.0)
     """Slow cancelling: a cancelled batch stays cancelling (canceling) this much longer."""
+    webhook_drop_rate: Rate = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of batches whose `batch.*` webhook is never sent (decided per batch)."""
 
 
 class HttpFaults(BaseModel):
@@ -101,5 +105,38 @@ class EmulatorSettings(BaseSettings):
     max_message_batch_requests: int = Field(default=100_000, ge=1, le=100_000)
     max_message_batch_bytes: int = Field(default=256 * MIB, ge=1, le=256 * MIB)
     """Anthropic's limits of one Message Batch create (over either: 413 request_too_large)."""
+    webhook_url: str | None = None
+    """Where OpenAI batches' `batch.*` events are POSTed; None sends no webhooks."""
+    webhook_secret: str | None = None
+    """The signing secret, `whsec_<base64>` as OpenAI issues them."""
     log_level: str = "warning"
     faults: Faults = Field(default_factory=Faults)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must start with http:// or https://")
+        return url
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _decodable_secret(cls, secret: str | None) -> str | None:
+        if secret is None:
+            return None
+        if not secret.startswith("whsec_") or len(secret) == len("whsec_"):
+            raise ValueError("the webhook secret must look like whsec_<base64>")
+        try:
+            base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            raise ValueError("the part of the webhook secret after whsec_ is not base64") from None
+        return secret
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Self:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "--webhook-url needs --webhook-secret (or BATCHRELAY_EMULATOR_WEBHOOK_SECRET): "
+                "OpenAI signs every webhook"
+            )
+        return self

@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -47,6 +47,8 @@ class RunnerContext:
     files: FileStore
     work_root: Path
     forwarder: Forwarder | None
+    on_finished: Callable[[BatchRecord, random.Random], None] | None = None
+    """Told of every batch that reaches a finished status (the webhooks' hook)."""
 
     @property
     def limits(self) -> Limits:
@@ -246,6 +248,8 @@ class BatchRunner:
             job.batch.errors = [
                 {"code": "server_error", "line": None, "param": None, "message": repr(exc)}
             ]
+        if job.batch.finished and self.context.on_finished is not None:
+            self.context.on_finished(job.batch, job.rng)
 
     async def stop_all(self) -> None:
         tasks = list(self._tasks.values())

@@ -20,6 +20,7 @@ from emulator.processor import BatchRunner, RunnerContext
 
 if TYPE_CHECKING:
     from emulator.forward import Forwarder
+    from emulator.webhooks import WebhookSender
 
 
 class EmulatorState:
@@ -48,8 +49,14 @@ class EmulatorState:
                 settings.forward_timeout,
                 settings.forward_api_key,
             )
+        self.webhooks: WebhookSender | None = None
+        if settings.webhook_url is not None and settings.webhook_secret is not None:
+            from emulator.webhooks import WebhookSender
+
+            self.webhooks = WebhookSender(settings.webhook_url, settings.webhook_secret)
+        on_finished = self.webhooks.batch_finished if self.webhooks is not None else None
         self.runner = BatchRunner(
-            RunnerContext(settings, self.files, self.data_dir / "work", self.forwarder)
+            RunnerContext(settings, self.files, self.data_dir / "work", self.forwarder, on_finished)
         )
         # A store of their own keeps Message Batches' inner files out of GET /v1/files.
         messages_dir = self.data_dir / "messages"
@@ -86,6 +93,8 @@ class EmulatorState:
         await self.message_runner.stop_all()
         if self.forwarder is not None:
             await self.forwarder.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
