@@ -5,7 +5,8 @@ Files + Batches: Azure OpenAI, Groq, ...) or ``anthropic`` (Message Batches). It
 URL, the environment variable holding its key, its limits, token budgets and prices. Routes
 send a model to a provider by patterns, the first route that matches winning; a route may
 name several providers (several keys or projects of one provider), over which its items are
-spread by id, so a resubmitted id always lands where it did. An item may name its provider.
+spread by id, so a resubmitted id lands where it did as long as the route's list of providers
+stays the same. An item may name its provider.
 
 Configured in BATCHRELAY_PROVIDERS_FILE (TOML) or BATCHRELAY_PROVIDERS (the same, as JSON):
 
@@ -91,7 +92,8 @@ class Provider(BaseModel):
     """An OpenAI-shaped provider's completion_window (none: BATCHRELAY_COMPLETION_WINDOW)."""
     token_budgets: dict[str, int] = Field(default_factory=dict)
     prices: dict[str, Price] = Field(default_factory=dict)
-    batch_discount: float = Field(0.5, ge=0, le=1)
+    batch_discount: float | None = Field(None, ge=0, le=1)
+    """The batch price as a share of the real-time one (none: the price table's)."""
 
     @property
     def key_env(self) -> str:

@@ -15,7 +15,8 @@ API_MAX_EMBEDDING_INPUTS = 50_000
 
 
 class Settings(BaseSettings):
-    """Everything tunable; the OpenAI client reads OPENAI_API_KEY / OPENAI_BASE_URL itself."""
+    """Everything tunable. Provider keys and base URLs are not settings: each provider reads
+    its key from its own variable (producers/providers.py)."""
 
     model_config = SettingsConfigDict(env_prefix="BATCHRELAY_", extra="ignore")
 

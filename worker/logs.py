@@ -7,7 +7,8 @@ and the ids the record carries (batch_id, item_id, task, task_id, ...). Pass ids
 
 A record without extras still gets batch_id when one of its arguments is one of our batch
 ids, and item_id when its message starts with "item %s". Redaction is always on: the values
-of OPENAI_API_KEY, BATCHRELAY_WEBHOOK_SECRET and BATCHRELAY_FLOWER_BASIC_AUTH, anything like
+of OPENAI_API_KEY, ANTHROPIC_API_KEY, every provider's key variable, BATCHRELAY_WEBHOOK_SECRET
+and BATCHRELAY_FLOWER_BASIC_AUTH, anything like
 ``sk-...`` and passwords in URLs are masked in messages, arguments, extras and tracebacks.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 from celery._state import get_current_task
 
+from producers.errors import BatchrelayError
 from producers.settings import Settings
 
 MASK = "***"
@@ -48,7 +50,12 @@ def ids(*, batch_id: str | None = None, item_id: str | None = None) -> dict[str,
 
 def secrets_of(settings: Settings) -> list[str]:
     """The secret values this process must never log."""
-    values = [os.environ.get("OPENAI_API_KEY", "")]
+    values = [os.environ.get("OPENAI_API_KEY", ""), os.environ.get("ANTHROPIC_API_KEY", "")]
+    try:
+        key_envs = [p.key_env for p in settings.provider_config().providers.values()]
+    except BatchrelayError:  # said at start, by the role itself
+        key_envs = []
+    values += [os.environ.get(name, "") for name in key_envs]
     for secret in (settings.webhook_secret, settings.flower_basic_auth):
         if secret is not None:
             values.append(secret.get_secret_value())

@@ -19,6 +19,8 @@ RETRYABLE_CODES = frozenset(
         "internal_error",
         "service_unavailable",
         "token_limit_exceeded",
+        # Anthropic's: the account is out of credit, which it gets back (402).
+        "billing_error",
     }
 )
 
@@ -44,10 +46,13 @@ def tokens_of(body: Any) -> tuple[int, int]:
         return 0, 0
     prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
     completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    return (
-        prompt if type(prompt) is int else 0,
-        completion if type(completion) is int else 0,
-    )
+    prompt = prompt if type(prompt) is int else 0
+    # Anthropic counts prompt-cache reads and writes apart from input_tokens.
+    for cached in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+        extra = usage.get(cached)
+        if type(extra) is int:
+            prompt += extra
+    return prompt, completion if type(completion) is int else 0
 
 
 def is_retryable(status: int | None, code: str) -> bool:

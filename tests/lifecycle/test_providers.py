@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -116,21 +117,82 @@ def test_a_batch_another_of_ours_adopted_is_not_taken_for_this_one(pipeline: Pip
     assert set(owners) == {b.id for b in listed}
 
 
-def test_an_unknown_create_outcome_with_no_batch_is_raised(pipeline: Pipeline) -> None:
-    pipeline.emulator.set_faults(http_500_rate=1.0, routes=["POST /v1/messages/batches"])
-    pipeline.producer.submit_many([message(f"n{n}") for n in range(3)])
+def packed_messages(pipeline: Pipeline, prefix: str, count: int) -> tuple[str, Path]:
+    """A packed batch of ``count`` Messages items; its id and file."""
+    pipeline.producer.submit_many([message(f"{prefix}{n}") for n in range(count)])
     [tag] = due_partitions(pipeline.store, pipeline.settings, 1e12)
     packed = pack(pipeline.store, pipeline.settings, tag, pipeline.spool)
     assert packed is not None
-    api = pipeline.providers.of_batch(packed.batch_id)
+    return packed.batch_id, packed.path
+
+
+def test_after_an_unknown_create_no_second_create_is_made_while_the_listing_may_lag(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.emulator.set_faults(http_500_rate=1.0, routes=["POST /v1/messages/batches"])
+    batch_id, path = packed_messages(pipeline, "n", 3)
+    api = pipeline.providers.of_batch(batch_id)
+    anthropic = pipeline.emulator.anthropic_client()
     with pytest.raises(OpenAIError) as raised:
-        submit(pipeline.store, api, packed.batch_id, pipeline.spool, packed.path)
+        submit(pipeline.store, api, batch_id, pipeline.spool, path)
     assert raised.value.retryable
-    assert pipeline.store.batches.get(packed.batch_id).state == BatchState.UPLOADING
-    assert list(pipeline.emulator.anthropic_client().messages.batches.list()) == []
+    assert pipeline.store.batches.get(batch_id).state == BatchState.UPLOADING
+    assert list(anthropic.messages.batches.list()) == []
     pipeline.emulator.reset()
-    assert submit(pipeline.store, api, packed.batch_id, pipeline.spool, packed.path)
-    assert len(list(pipeline.emulator.anthropic_client().messages.batches.list())) == 1
+    with pytest.raises(OpenAIError, match="not listed at anthropic yet"):
+        submit(pipeline.store, api, batch_id, pipeline.spool, path)
+    assert list(anthropic.messages.batches.list()) == []
+    # Once the listing had time to show a batch created then, none means none was.
+    intent = pipeline.store.batches.get(batch_id).number("create_intent")
+    pipeline.store.batches.update(batch_id, create_intent=intent - api.listing_lag)
+    assert submit(pipeline.store, api, batch_id, pipeline.spool, path)
+    assert len(list(anthropic.messages.batches.list())) == 1
+
+
+def test_a_create_refused_for_certain_is_tried_again_at_once(pipeline: Pipeline) -> None:
+    pipeline.emulator.set_faults(http_429_rate=1.0, routes=["POST /v1/messages/batches"])
+    batch_id, path = packed_messages(pipeline, "r", 3)
+    api = pipeline.providers.of_batch(batch_id)
+    with pytest.raises(OpenAIError) as raised:
+        submit(pipeline.store, api, batch_id, pipeline.spool, path)
+    assert raised.value.retryable and "429" in str(raised.value)
+    assert not pipeline.store.batches.get(batch_id).get("create_intent")
+    pipeline.emulator.reset()
+    assert submit(pipeline.store, api, batch_id, pipeline.spool, path)
+
+
+def test_a_strangers_batch_taken_for_ours_is_given_up_and_our_items_requeued(
+    pipeline: Pipeline,
+) -> None:
+    """Another system on the key creates a batch of our size just as our create's outcome is
+    unknown: it is adopted by its looks, then found out by its custom_ids, left alone at
+    Anthropic, and our items go again without an attempt counted."""
+    anthropic = pipeline.emulator.anthropic_client()
+    stranger = anthropic.messages.batches.create(
+        requests=[
+            {
+                "custom_id": f"theirs-{n}",
+                "params": {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": []},
+            }
+            for n in range(4)
+        ]
+    )
+    pipeline.emulator.set_faults(http_500_rate=1.0, routes=["POST /v1/messages/batches"])
+    batch_id, path = packed_messages(pipeline, "ours", 4)
+    api = pipeline.providers.of_batch(batch_id)
+    assert submit(pipeline.store, api, batch_id, pipeline.spool, path)
+    assert pipeline.store.batches.get(batch_id).provider_id == stranger.id
+    pipeline.emulator.reset()
+    pipeline.poll_until_finished()
+    batch = pipeline.store.batches.get(batch_id)
+    assert batch.get("foreign") == "1" and batch.state == BatchState.COLLECTED
+    assert pipeline.store.batches.owner(api.name, stranger.id) is None
+    statuses = [pipeline.producer.status(f"ours{n}") for n in range(4)]
+    assert {(s.state, s.attempt, s.code) for s in statuses} == {("queued", 1, "foreign_batch")}
+    assert api.delete_files(batch) == 0  # the stranger's batch stays theirs
+    assert anthropic.messages.batches.retrieve(stranger.id).id == stranger.id
+    pipeline.run()
+    assert set(pipeline.producer.states([f"ours{n}" for n in range(4)]).values()) == {"delivered"}
 
 
 ACCOUNTS = {

@@ -136,10 +136,10 @@ def test_build_metrics_from_a_snapshot() -> None:
         file_cleanups=2,
     )
     batches = [
-        BatchStats("in_progress", expires_in=500.0),
-        BatchStats("finalizing", 90.0, True),
-        BatchStats("validating", None),
-        BatchStats("uploading"),
+        BatchStats("openai", "in_progress", expires_in=500.0),
+        BatchStats("openai", "finalizing", 90.0, True),
+        BatchStats("openai", "validating", None),
+        BatchStats("openai", "uploading"),
     ]
     costs = {"gpt-4o": {"tokens_in": 10, "tokens_out": 20, "realtime_usd": 2.0, "spent_usd": 1.0}}
     samples = {
@@ -157,7 +157,7 @@ def test_build_metrics_from_a_snapshot() -> None:
     assert value(samples, "batchrelay_batch_expiry_seconds") == 90.0
     assert value(samples, "batchrelay_batches_stuck") == 1
     assert value(samples, "batchrelay_provider_file_cleanups", **labels) == 2
-    assert value(samples, "batchrelay_batches", status="in_progress") == 1
-    assert value(samples, "batchrelay_batches", status="uploading") == 1
-    assert value(samples, "batchrelay_batches", status="packing") == 0
+    assert value(samples, "batchrelay_batches", provider="openai", status="in_progress") == 1
+    assert value(samples, "batchrelay_batches", provider="openai", status="uploading") == 1
+    assert value(samples, "batchrelay_batches", provider="openai", status="packing") == 0
     assert value(samples, "batchrelay_cost_usd_total", model="gpt-4o", pricing="batch") == 1.0

@@ -94,6 +94,10 @@ class Stack:
         self.notes.append(
             f"openai: no OPENAI_API_KEY, started the emulator at {self.env['OPENAI_BASE_URL']}"
         )
+        if not self.env.get("ANTHROPIC_API_KEY"):  # the emulator speaks Anthropic's API too
+            self.env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            self.env["ANTHROPIC_API_KEY"] = EMULATOR_KEY
+            self.notes.append(f"anthropic: the emulator at {self.env['ANTHROPIC_BASE_URL']}")
 
     def start(self) -> dict[str, str]:
         try:

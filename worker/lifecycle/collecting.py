@@ -23,7 +23,7 @@ from worker.failpoints import failpoint
 from worker.lifecycle.dispatch import Dispatcher
 from worker.lifecycle.settling import BulkSettler
 from worker.outcomes import BadLine, classify, parse_line, success_of
-from worker.providers import BatchProvider
+from worker.providers import BatchProvider, ForeignBatch
 from worker.store import Batch, Outcome, Settled, Store
 
 log = logging.getLogger("batchrelay.collecting")
@@ -251,6 +251,9 @@ def settle_results(collector: Collector, api: BatchProvider, batch: Batch) -> No
     for name, lines in api.result_sources(batch, item_ids):
         try:
             collector.settle_lines(lines())
+        except ForeignBatch as error:
+            disown(collector, api, batch, str(error))
+            return
         except OpenAIError as error:
             if error.retryable:
                 raise
@@ -258,6 +261,18 @@ def settle_results(collector: Collector, api: BatchProvider, batch: Batch) -> No
             collector.flush()
             collector.report.missing_files += 1
             log.warning("batch %s: %s unreadable: %s", batch.id, name, error)
+
+
+def disown(collector: Collector, api: BatchProvider, batch: Batch, why: str) -> None:
+    """The batch adopted after an unknown create was a stranger's: give it up (to its owner,
+    if that is another batch of ours) and send every item back without counting an attempt."""
+    log.warning("batch %s: %s; its items go back to the queue", batch.id, why)
+    if batch.provider_id:
+        collector.store.batches.disown(batch.id, api.name, batch.provider_id)
+    for chunk in collector.store.outcomes.unsettled(batch.id):
+        for item_id in chunk:
+            collector.add(Outcome(item_id, "requeue", code="foreign_batch", message=why))
+    collector.flush()
 
 
 def collect(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from producers.errors import BatchNotFound, OpenAIError
+from producers.errors import BatchNotFound, BatchrelayError
 from producers.keys import batch_partition
 from producers.settings import Settings
 from producers.status import BatchState
@@ -64,7 +64,7 @@ def clean_batch(
     store.replication.fence()
     try:
         report.deleted += providers.of_partition(batch.partition).delete_files(batch)
-    except OpenAIError as error:
+    except BatchrelayError as error:  # the API's, or a provider's configuration
         report.failed += 1
         log.warning("batch %s: deleting its files failed, retried later: %s", batch_id, error)
         store.files.defer_cleanup(batch_id, now + settings.lease_seconds)
@@ -96,8 +96,14 @@ def held_at_provider(api: BatchProvider) -> dict[str, int]:
 
 def sweep_orphans(store: Store, providers: ProviderRegistry, settings: Settings, now: float) -> int:
     """Delete uploads named after a batch of ours that recorded another file (or none), at
-    every provider."""
-    return sum(sweep_provider(store, api, settings, now) for api in providers.all())
+    every provider in use; one provider's failure does not stop the others' sweeps."""
+    deleted = 0
+    for name in sorted({p.provider for p in store.partitions.all()}):
+        try:
+            deleted += sweep_provider(store, providers.named(name), settings, now)
+        except BatchrelayError as error:
+            log.warning("sweeping %s's files failed: %s", name, error)
+    return deleted
 
 
 def sweep_provider(store: Store, api: BatchProvider, settings: Settings, now: float) -> int:

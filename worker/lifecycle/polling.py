@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from producers.errors import OpenAIError
+from producers.errors import BatchrelayError
 from producers.settings import Settings
 from producers.status import TERMINAL_OPENAI_STATUSES, BatchState
 from worker.providers import ProviderRegistry
@@ -41,7 +41,7 @@ def poll(
             continue
         try:
             remote = providers.of_partition(batch.partition).retrieve(batch.provider_id)
-        except OpenAIError as error:
+        except BatchrelayError as error:  # the API's, or a provider's configuration
             report.errors += 1
             log.warning("batch %s: poll failed: %s", batch_id, error)
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from producers.errors import OpenAIError
@@ -50,11 +51,17 @@ def find_created(store: Store, api: BatchProvider, batch: Batch) -> RemoteBatch 
 
 
 def submit(
-    store: Store, api: BatchProvider, batch_id: str, directory: Path, path: Path | None = None
+    store: Store,
+    api: BatchProvider,
+    batch_id: str,
+    directory: Path,
+    path: Path | None = None,
+    keep_lock: Callable[[], object] = lambda: None,
 ) -> bool:
     """Take a packed (or half-submitted) batch to its provider. Returns True once it is live.
 
-    Raises OpenAIError when a retry may help; the batch stays leased in `uploading`.
+    Raises OpenAIError when a retry may help; the batch stays leased in `uploading`. The
+    caller holds the batch lock; ``keep_lock`` renews it during a long create call.
     """
     batch = store.batches.get(batch_id)
     if batch.state == BatchState.PACKED:
@@ -65,6 +72,12 @@ def submit(
         return batch.state == BatchState.SUBMITTED
     batch = store.batches.get(batch_id)
     created = find_created(store, api, batch) if batch.get("create_intent") else None
+    found_by_search = created is not None
+    if created is None and time.time() - batch.number("create_intent") < api.listing_lag:
+        # An earlier create may have worked and not be listed yet: look again later.
+        raise OpenAIError(
+            f"batch {batch_id}: not listed at {api.name} yet", retryable=True, retry_after=30
+        )
     if created is None:
         file_id = batch.get("input_file_id") or None
         if file_id is None:
@@ -77,19 +90,27 @@ def submit(
                 if file_id is not None:
                     api.delete_file(file_id)
                 return False
-        if file_id is None:  # the requests travel in the create call
-            path = on_disk(store, batch_id, directory, path)
         store.batches.update(batch_id, create_intent=time.time())
         # With BATCHRELAY_REDIS_MIN_REPLICAS: a failover must not forget the intent, or the
         # next try would create a twin.
         store.replication.fence()
         batch = store.batches.get(batch_id)
+
+        def keep_alive() -> None:
+            keep_lock()
+            store.batches.renew_lease(batch_id)
+
         try:
-            created = api.create(batch, file_id, path)
+            created = api.create(batch, file_id, path, keep_alive)
         except CreateOutcomeUnknown:
             created = find_created(store, api, batch)
             if created is None:
                 raise
+            found_by_search = True
+        except OpenAIError:
+            # Refused for certain: nothing was created, so the next try need not wait.
+            store.batches.forget(batch_id, "create_intent")
+            raise
         failpoint("submit.after_create")
     if not store.batches.adopt(batch_id, api.name, created.id):
         raise OpenAIError(
@@ -106,6 +127,7 @@ def submit(
         live="add",
         provider_id=created.id,
         submitted_at=time.time(),
+        found_by_search=1 if found_by_search else "",
         **created.summary(),
     )
     if moved:

@@ -51,7 +51,8 @@ def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
         prices = price_of(partition.model, table) or {"input": 0.0, "output": 0.0}
         provider = providers.get(partition.provider)
         if provider is not None:
-            discount = provider.batch_discount
+            if provider.batch_discount is not None:
+                discount = provider.batch_discount
             own = provider.prices.get(partition.model)
             if own is not None:
                 prices = {"input": own.input, "output": own.output}

@@ -103,12 +103,16 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
             if name in ALWAYS or name in p.counts:
                 deliveries.add_metric([*part, kind, outcome], p.counts.get(name, 0))
 
-    batches = _gauge("batchrelay_batches", "Batches in flight by status.", ["status"])
-    by_status = dict.fromkeys(BATCH_STATUSES, 0)
+    batches = _gauge(
+        "batchrelay_batches", "Batches in flight by provider and status.", ["provider", "status"]
+    )
+    by_status: dict[tuple[str, str], int] = {}
+    for provider in sorted({p.provider for p in snapshot.partitions}):
+        by_status.update(dict.fromkeys(((provider, s) for s in BATCH_STATUSES), 0))
     for b in snapshot.batches:
-        by_status[b.status] = by_status.get(b.status, 0) + 1
-    for status, count in by_status.items():
-        batches.add_metric([status], count)
+        by_status[b.provider, b.status] = by_status.get((b.provider, b.status), 0) + 1
+    for (provider, status), count in by_status.items():
+        batches.add_metric([provider, status], count)
     expiry = _gauge(
         "batchrelay_batch_expiry_seconds",
         "Seconds until the first live batch's completion window ends.",

@@ -36,8 +36,10 @@ class PartitionStats:
 
 @dataclass(frozen=True)
 class BatchStats:
-    """One batch in flight: OpenAI's status while live, else our own state."""
+    """One batch in flight: its provider's status (in OpenAI's words) while live, else our own
+    state."""
 
+    provider: str
     status: str
     expires_in: float | None = None
     stuck: bool = False
@@ -127,11 +129,15 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
             expires = _number(expires_at)
             batches.append(
                 BatchStats(
+                    provider=p.provider,
                     status=_text(status) or "submitted",
                     expires_in=expires - now if expires else None,
                     # `stuck` names the slow status; it only counts while the batch is still in it.
                     stuck=bool(stuck) and _text(stuck) == _text(status),
                 )
             )
-        batches.extend(BatchStats(status=_text(next(second)) or "unknown") for _ in leased_ids)
+        batches.extend(
+            BatchStats(provider=p.provider, status=_text(next(second)) or "unknown")
+            for _ in leased_ids
+        )
     return Snapshot(stats, batches, cost_by_model(store))

@@ -8,9 +8,15 @@ from collections.abc import Callable
 from producers.keys import batch_partition
 from producers.providers import Provider
 from producers.settings import Settings
-from worker.providers.base import BatchProvider, CreateOutcomeUnknown, RemoteBatch
+from worker.providers.base import BatchProvider, CreateOutcomeUnknown, ForeignBatch, RemoteBatch
 
-__all__ = ["BatchProvider", "CreateOutcomeUnknown", "ProviderRegistry", "RemoteBatch"]
+__all__ = [
+    "BatchProvider",
+    "CreateOutcomeUnknown",
+    "ForeignBatch",
+    "ProviderRegistry",
+    "RemoteBatch",
+]
 
 
 def adapter(settings: Settings, provider: Provider) -> BatchProvider:

@@ -7,15 +7,15 @@ lines in OpenAI's output format: a succeeded Message becomes ``response.body`` w
 an errored request a response with the status its error type stands for (a 4xx is dead, a 429
 or 5xx retried), a canceled or expired one an error line ``batch_cancelled`` or
 ``batch_expired`` (retried). A batch carries no metadata, so a create whose outcome is unknown
-is reconciled by what a batch of ours must look like: created after the intent, holding
-exactly its number of requests, and not another batch's of ours already; its results are then
-checked to hold our custom_ids.
+is reconciled by what a batch of ours must look like: created since just before the intent,
+holding exactly its number of requests, and not another batch's of ours already. A batch
+found that way is checked when its results are read: if they are not our custom_ids, it was
+a stranger's (ForeignBatch), and our items go back to the queue.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,16 @@ from producers.errors import ConfigurationError, OpenAIError
 from producers.providers import Provider
 from producers.settings import Settings
 from worker.providers.anthropic_ids import CustomIds, to_custom_id
-from worker.providers.base import CreateOutcomeUnknown, RemoteBatch, RemoteFile, ResultSource
+from worker.providers.base import (
+    CreateOutcomeUnknown,
+    ForeignBatch,
+    RemoteBatch,
+    RemoteFile,
+    ResultSource,
+    api_key,
+    retry_after,
+    split_lines,
+)
 from worker.store import Batch
 
 log = logging.getLogger("batchrelay.anthropic")
@@ -49,17 +58,22 @@ UNFINISHED = {"canceled": "batch_cancelled", "expired": "batch_expired"}
 # How far before the intent a batch of ours may be stamped created: clock skew only, kept
 # narrow because nothing but the request count tells our batch from a stranger's.
 RECONCILE_MARGIN = 120.0
+# How long a batch just created may be missing from the listing (anthropic-sdk-python#1432
+# saw a 404 right after a create): no second create is made within it.
+LISTING_LAG = 300.0
+# Renew the batch's lease and lock this often while its requests stream into the create call.
+KEEP_ALIVE_BYTES = 8 << 20
 
 
 def translate(error: Exception, action: str) -> OpenAIError:
     """Map an SDK exception to our error tree, keeping only what is safe to log."""
     if isinstance(error, anthropic.APIStatusError):
         status = error.status_code
-        retry_after = error.response.headers.get("retry-after")
-        wait = float(retry_after) if retry_after and retry_after.isdigit() else None
-        retryable = status in (404, 408, 409, 429) or status >= 500
+        retryable = status in (408, 409, 429) or status >= 500
         return OpenAIError(
-            f"{action}: HTTP {status}: {error.message}", retryable=retryable, retry_after=wait
+            f"{action}: HTTP {status}: {error.message}",
+            retryable=retryable,
+            retry_after=retry_after(error.response.headers),
         )
     if isinstance(error, anthropic.APIConnectionError):
         return OpenAIError(f"{action}: {type(error).__name__}", retryable=True)
@@ -93,23 +107,32 @@ def request_of(line: bytes) -> bytes:
 
 
 def result_line(raw: bytes, ids: CustomIds) -> bytes:
-    """One of Anthropic's result lines as a line of OpenAI's output format."""
-    line = orjson.loads(raw)
-    item_id = ids.item_id(str(line.get("custom_id")))
-    result = line.get("result") or {}
-    kind = result.get("type")
+    """One of Anthropic's result lines as a line of OpenAI's output format; a line that is not
+    one (no custom_id, not JSON) passes as it came, for the collector to count as bad."""
+    try:
+        line = orjson.loads(raw)
+        custom_id = line["custom_id"]
+        result = line.get("result") or {}
+        kind = result.get("type")
+    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+        return raw
+    if not isinstance(custom_id, str):
+        return raw
+    item_id = ids.item_id(custom_id)
     out: dict[str, Any] = {"id": f"anthropic_{item_id}", "custom_id": item_id}
     if kind == "succeeded":
         out["response"] = {"status_code": 200, "body": result.get("message")}
         out["error"] = None
     elif kind == "errored":
-        error = (result.get("error") or {}).get("error") or {}
+        envelope = result.get("error")
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        error = error if isinstance(error, dict) else {}
         kind_of = str(error.get("type") or "api_error")
         body = {"error": {"type": kind_of, "code": kind_of, "message": error.get("message")}}
         out["response"] = {"status_code": ERROR_STATUS.get(kind_of, 500), "body": body}
         out["error"] = None
-    else:
-        code = UNFINISHED.get(str(kind), "missing_output")
+    else:  # canceled, expired, or a type this adapter does not know: retried either way
+        code = UNFINISHED.get(str(kind), "server_error")
         out["response"] = None
         out["error"] = {"code": code, "message": f"request {kind} at Anthropic"}
     return orjson.dumps(out)
@@ -120,6 +143,7 @@ class AnthropicBatches:
 
     kind = "anthropic"
     identifies_batches = False
+    listing_lag = LISTING_LAG
 
     def __init__(
         self, settings: Settings, provider: Provider, client: Anthropic | None = None
@@ -134,7 +158,7 @@ class AnthropicBatches:
         if self._client is None:
             try:
                 self._client = Anthropic(
-                    api_key=os.environ.get(self.provider.key_env),
+                    api_key=api_key(self.provider),
                     base_url=self.provider.base_url,  # None: ANTHROPIC_BASE_URL, else Anthropic's
                     timeout=self.settings.openai_timeout,
                     max_retries=self.settings.openai_max_retries,
@@ -147,15 +171,28 @@ class AnthropicBatches:
         """Nothing to upload: the requests go in the create call."""
         return None
 
-    def create(self, batch: Batch, file_id: str | None, path: Path | None) -> RemoteBatch:
-        """Create the batch from the packed file, the request body streamed line by line."""
+    def create(
+        self,
+        batch: Batch,
+        file_id: str | None,
+        path: Path | None,
+        keep_alive: Callable[[], object],
+    ) -> RemoteBatch:
+        """Create the batch from the packed file, the request body streamed line by line (the
+        batch's lease renewed as it goes: 256 MB may take minutes)."""
         assert path is not None, "an Anthropic batch is created from the packed file"
 
         def body() -> Iterator[bytes]:
             yield b'{"requests":['
+            sent = 0
             with path.open("rb") as handle:
                 for n, line in enumerate(raw for raw in handle if raw.strip()):
-                    yield (b"," if n else b"") + request_of(line)
+                    request = (b"," if n else b"") + request_of(line)
+                    sent += len(request)
+                    if sent >= KEEP_ALIVE_BYTES:
+                        keep_alive()
+                        sent = 0
+                    yield request
             yield b"]}"
 
         try:
@@ -166,15 +203,10 @@ class AnthropicBatches:
                 options={"headers": {"content-type": "application/json"}},
             )
         except (anthropic.APIConnectionError, anthropic.InternalServerError) as error:
+            # Every 5xx, 529 overloaded included: the batch may exist.
             raise CreateOutcomeUnknown(
                 f"messages.batches.create: {type(error).__name__}", retryable=True
             ) from None
-        except anthropic.APIStatusError as error:
-            if error.status_code >= 500:  # 529 overloaded and the like: it may exist
-                raise CreateOutcomeUnknown(
-                    f"messages.batches.create: HTTP {error.status_code}", retryable=True
-                ) from None
-            raise translate(error, "messages.batches.create") from None
         except anthropic.AnthropicError as error:
             raise translate(error, "messages.batches.create") from None
         return remote(created)
@@ -212,28 +244,38 @@ class AnthropicBatches:
     def result_sources(
         self, batch: Batch, item_ids: Callable[[], Iterable[str]]
     ) -> list[ResultSource]:
-        """The ended batch's results, as OpenAI's output lines."""
+        """The ended batch's results, as OpenAI's output lines. A batch found by its looks
+        (after a create whose outcome was unknown) must show one of our custom_ids first."""
         provider_id = batch.provider_id
         if not provider_id:
             return []
-        return [
-            (f"results of {provider_id}", lambda: self._results(provider_id, CustomIds(item_ids())))
-        ]
+        check = bool(batch.get("found_by_search"))
 
-    def _results(self, provider_id: str, ids: CustomIds) -> Iterator[bytes]:
+        def lines() -> Iterator[bytes]:
+            return self._results(provider_id, CustomIds(item_ids()), check)
+
+        return [(f"results of {provider_id}", lines)]
+
+    def _results(self, provider_id: str, ids: CustomIds, check: bool) -> Iterator[bytes]:
+        action = "messages.batches.results"
         try:
             results = self.client.messages.batches.with_streaming_response.results(provider_id)
             with results as response:
-                for raw in response.iter_lines():
-                    if raw.strip():
-                        yield result_line(raw.encode(), ids)
+                for raw in split_lines(response.iter_bytes(), action):
+                    if check:
+                        check = False
+                        custom_id = orjson.loads(raw).get("custom_id")
+                        if not (isinstance(custom_id, str) and ids.owns(custom_id)):
+                            raise ForeignBatch(f"{provider_id} holds requests of another's")
+                    yield result_line(raw, ids)
         except anthropic.AnthropicError as error:
-            raise translate(error, "messages.batches.results") from None
+            raise translate(error, action) from None
 
     def delete_files(self, batch: Batch) -> int:
-        """Delete the ended batch (its results with it); one already gone counts as done."""
+        """Delete the ended batch (its results with it); one already gone counts as done, and
+        a stranger's batch (ForeignBatch) is left alone."""
         provider_id = batch.provider_id
-        if not provider_id:
+        if not provider_id or batch.get("foreign"):
             return 0
         try:
             self.client.messages.batches.delete(provider_id)

@@ -27,10 +27,17 @@ class CustomIds:
     """custom_id -> item id, for the items of one batch."""
 
     def __init__(self, item_ids: Iterable[str]) -> None:
+        self.item_ids = set(item_ids)
         self.hashed = {
-            custom: item_id for item_id in item_ids if (custom := to_custom_id(item_id)) != item_id
+            custom: item_id
+            for item_id in self.item_ids
+            if (custom := to_custom_id(item_id)) != item_id
         }
 
     def item_id(self, custom_id: str) -> str:
         """The item a custom_id stands for (itself, unless it was hashed)."""
         return self.hashed.get(custom_id, custom_id)
+
+    def owns(self, custom_id: str) -> bool:
+        """Whether the custom_id stands for one of the batch's items."""
+        return self.item_id(custom_id) in self.item_ids

@@ -8,16 +8,26 @@ the same code for every provider.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 import orjson
 
-from producers.errors import OpenAIError
+from producers.errors import ConfigurationError, OpenAIError
+from producers.providers import Provider
 from worker.store import Batch
+
+try:  # the anthropic SDK runs on httpx2, the openai SDK on httpx
+    import httpx2
+
+    TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # pragma: no cover - the worker extra installs both
+    TRANSPORT_ERRORS = (httpx.HTTPError,)
 
 ResultSource = tuple[str, Callable[[], Iterator[bytes]]]
 """A named stream of result lines (an output file, an error file, a results URL)."""
@@ -25,6 +35,46 @@ ResultSource = tuple[str, Callable[[], Iterator[bytes]]]
 
 class CreateOutcomeUnknown(OpenAIError):
     """A create call may or may not have created the batch (timeout, reset, 5xx)."""
+
+
+class ForeignBatch(OpenAIError):
+    """A batch found by its looks after an unknown create turned out to be someone else's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+def api_key(provider: Provider) -> str:
+    """The provider's key, from its environment variable; never another provider's key by
+    the SDK's own fallback (that would send one account's key to another host)."""
+    key = os.environ.get(provider.key_env)
+    if not key:
+        raise ConfigurationError(f"provider {provider.name}: {provider.key_env} is not set")
+    return key
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a Retry-After header asks for, when it gives a number."""
+    try:
+        return max(0.0, float(headers.get("retry-after") or ""))
+    except ValueError:
+        return None
+
+
+def split_lines(chunks: Iterable[bytes], action: str) -> Iterator[bytes]:
+    """The non-blank lines of a stream of chunks, split at b"\n" only: JSON strings may hold
+    U+2028 and the like, which text line splitters break at. A transport error midway is a
+    retryable OpenAIError (the SDKs do not wrap errors raised while streaming)."""
+    rest = b""
+    try:
+        for chunk in chunks:
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            yield from (p for p in parts if p.strip())
+    except TRANSPORT_ERRORS as error:
+        raise OpenAIError(f"{action}: {type(error).__name__}", retryable=True) from None
+    if rest.strip():
+        yield rest
 
 
 @dataclass(frozen=True)
@@ -73,8 +123,8 @@ class RemoteFile:
 
 
 class BatchProvider(Protocol):
-    """One provider account, as the lifecycle uses it. Every error leaves as an OpenAIError
-    saying whether a retry may help."""
+    """One provider account, as the lifecycle uses it. An API error leaves as an OpenAIError
+    saying whether a retry may help; a provider without its key raises ConfigurationError."""
 
     name: str
     kind: str
@@ -87,9 +137,19 @@ class BatchProvider(Protocol):
         requests in the create call itself."""
         ...
 
-    def create(self, batch: Batch, file_id: str | None, path: Path | None) -> RemoteBatch:
+    listing_lag: float
+    """Seconds a batch just created may be missing from the listing; after a create whose
+    outcome was unknown, no other create is made within them."""
+
+    def create(
+        self,
+        batch: Batch,
+        file_id: str | None,
+        path: Path | None,
+        keep_alive: Callable[[], object],
+    ) -> RemoteBatch:
         """Create the batch once, never retried blindly; raise CreateOutcomeUnknown when it
-        may or may not exist."""
+        may or may not exist. ``keep_alive`` renews the batch's lease during a long call."""
         ...
 
     def find(self, batch: Batch, intent: float, taken: Callable[[str], bool]) -> list[RemoteBatch]:

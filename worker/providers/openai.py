@@ -10,11 +10,10 @@ the caller reconciles (by our id in the batch's metadata) instead of creating a 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import openai
 from openai import OpenAI
@@ -23,7 +22,15 @@ from openai.types import Batch as OpenAIBatch
 from producers.errors import ConfigurationError, OpenAIError
 from producers.providers import Provider
 from producers.settings import Settings
-from worker.providers.base import CreateOutcomeUnknown, RemoteBatch, RemoteFile, ResultSource
+from worker.providers.base import (
+    CreateOutcomeUnknown,
+    RemoteBatch,
+    RemoteFile,
+    ResultSource,
+    api_key,
+    retry_after,
+    split_lines,
+)
 from worker.store import Batch
 
 log = logging.getLogger("batchrelay.openai")
@@ -35,19 +42,22 @@ STREAM_CHUNK = 1 << 20
 FILE_FIELDS = ("input_file_id", "output_file_id", "error_file_id")
 
 
+class HasId(Protocol):
+    id: str
+
+
+T = TypeVar("T", bound=HasId)
+
+
 def translate(error: Exception, action: str) -> OpenAIError:
     """Map an SDK exception to our error tree, keeping only what is safe to log."""
     if isinstance(error, openai.APIStatusError):
-        retry_after = error.response.headers.get("retry-after")
         status = error.status_code
         retryable = status in (408, 409, 429) or status >= 500
-        wait = (
-            float(retry_after)
-            if retry_after and retry_after.replace(".", "", 1).isdigit()
-            else None
-        )
         return OpenAIError(
-            f"{action}: HTTP {status}: {error.message}", retryable=retryable, retry_after=wait
+            f"{action}: HTTP {status}: {error.message}",
+            retryable=retryable,
+            retry_after=retry_after(error.response.headers),
         )
     if isinstance(error, openai.APIConnectionError):
         return OpenAIError(f"{action}: {type(error).__name__}", retryable=True)
@@ -71,11 +81,23 @@ def remote(batch: OpenAIBatch) -> RemoteBatch:
     )
 
 
+def once_each(listing: Iterable[T]) -> Iterator[T]:
+    """A listing's objects until one comes again: a provider that pages by something other
+    than ``after`` (Groq: ``cursor``) would hand the SDK its first page forever."""
+    seen: set[str] = set()
+    for item in listing:
+        if item.id in seen:
+            return
+        seen.add(item.id)
+        yield item
+
+
 class OpenAIBatches:
     """Files and Batches calls with our error semantics."""
 
     kind = "openai"
     identifies_batches = True
+    listing_lag = 0.0  # a twin is told apart by its metadata and cancelled, so none is waited
 
     def __init__(
         self, settings: Settings, provider: Provider | None = None, client: OpenAI | None = None
@@ -95,7 +117,7 @@ class OpenAIBatches:
         if self._client is None:
             try:
                 self._client = OpenAI(
-                    api_key=os.environ.get(self.provider.key_env),
+                    api_key=api_key(self.provider),
                     base_url=self.provider.base_url,  # None: OPENAI_BASE_URL, else OpenAI's
                     timeout=self.settings.openai_timeout,
                     max_retries=self.settings.openai_max_retries,
@@ -129,7 +151,13 @@ class OpenAIBatches:
         with path.open("rb") as handle:
             return self.client.files.create(file=(path.name, handle), purpose="batch", **expiry).id
 
-    def create(self, batch: Batch, file_id: str | None, path: Path | None) -> RemoteBatch:
+    def create(
+        self,
+        batch: Batch,
+        file_id: str | None,
+        path: Path | None,
+        keep_alive: Callable[[], object],
+    ) -> RemoteBatch:
         """Create the batch once: no SDK retries here, an unknown outcome is reconciled."""
         assert file_id is not None, "an OpenAI batch is created from an uploaded file"
         try:
@@ -153,7 +181,7 @@ class OpenAIBatches:
         since = intent - RECONCILE_MARGIN
         found: list[RemoteBatch] = []
         try:
-            for candidate in self.client.batches.list(limit=100):
+            for candidate in once_each(self.client.batches.list(limit=100)):
                 if candidate.created_at < since:
                     break
                 if (candidate.metadata or {}).get(METADATA_KEY) == batch.id:
@@ -188,13 +216,7 @@ class OpenAIBatches:
         """Stream a file's lines without holding the file in memory."""
         try:
             with self.client.files.with_streaming_response.content(file_id) as response:
-                rest = b""
-                for chunk in response.iter_bytes(STREAM_CHUNK):
-                    parts = (rest + chunk).split(b"\n")
-                    rest = parts.pop()
-                    yield from (p for p in parts if p.strip())
-                if rest.strip():
-                    yield rest
+                yield from split_lines(response.iter_bytes(STREAM_CHUNK), "files.content")
         except openai.OpenAIError as error:
             raise translate(error, "files.content") from None
 
@@ -217,7 +239,7 @@ class OpenAIBatches:
     def files(self) -> Iterator[RemoteFile]:
         """Every file the provider holds for the key, newest first, page by page."""
         try:
-            for found in self.client.files.list(limit=10_000):
+            for found in once_each(self.client.files.list(limit=10_000)):
                 yield RemoteFile(
                     found.id, found.filename, found.purpose, found.bytes or 0, found.created_at
                 )

@@ -102,12 +102,23 @@ class Batches(StorePart):
         )
         return bool(self.scripts.run(call))
 
+    def forget(self, batch_id: str, *names: str) -> None:
+        """Delete fields of the batch that no transition depends on."""
+        self.redis.hdel(self.store.keys_of_batch(batch_id).batch(batch_id), *names)
+
     def adopt(self, batch_id: str, provider: str, provider_id: str) -> bool:
         """Record that the provider's batch ``provider_id`` is ours ``batch_id``; False when
         another batch of ours has it already."""
         key = self.keys.provider_batch(provider, provider_id)
         self.redis.set(key, batch_id, nx=True, ex=self.settings.result_ttl)
         return text(self.redis.get(key) or b"") == batch_id
+
+    def disown(self, batch_id: str, provider: str, provider_id: str) -> None:
+        """Give up a provider's batch that turned out to be someone else's (ForeignBatch)."""
+        key = self.keys.provider_batch(provider, provider_id)
+        if text(self.redis.get(key) or b"") == batch_id:
+            self.redis.delete(key)
+        self.update(batch_id, foreign=1)
 
     def owner(self, provider: str, provider_id: str) -> str | None:
         """Which batch of ours a provider's batch is, if any."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from producers.errors import OpenAIError
+from producers.errors import ConfigurationError, OpenAIError
 from worker.app import app
 from worker.lifecycle.collecting import collect
 from worker.runtime import runtime
@@ -28,10 +28,11 @@ def collect_batch(batch_id: str) -> int:
             batch_id,
             lock.reacquire,
         )
-    except OpenAIError as error:
+    except (OpenAIError, ConfigurationError) as error:
         tries = rt.store.batches.record_failure(batch_id, "collect", error)
         log.warning("batch %s: collect failed (try %d): %s", batch_id, tries, error)
-        dispatcher.collect(batch_id, countdown=retry_delay(tries, error.retry_after))
+        wait = error.retry_after if isinstance(error, OpenAIError) else None
+        dispatcher.collect(batch_id, countdown=retry_delay(tries, wait))
         return 0
     finally:
         lock.release()

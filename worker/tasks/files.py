@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-from producers.errors import OpenAIError
 from worker.app import app
 from worker.lifecycle.files import clean_up, sweep_orphans
 from worker.runtime import runtime
@@ -30,10 +29,7 @@ def clean_files() -> int:
             store.keys.file_sweep_lock, b"1", nx=True, px=int(rt.settings.lease_seconds * 1000)
         )
         if sweep:
-            try:
-                report.orphans = sweep_orphans(store, rt.providers, rt.settings, now)
-            except OpenAIError as error:
-                log.warning("sweeping the providers' files failed: %s", error)
+            report.orphans = sweep_orphans(store, rt.providers, rt.settings, now)
     finally:
         lock.release()
     return report.deleted + report.orphans

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from producers.errors import OpenAIError
+from producers.errors import ConfigurationError, OpenAIError
 from worker.app import app
 from worker.lifecycle.submitting import fail, submit
 from worker.runtime import runtime
@@ -21,7 +21,15 @@ def submit_now(batch_id: str, path: Path | None = None) -> bool:
     if not lock.acquire():
         return False
     try:
-        return submit(rt.store, rt.providers.of_batch(batch_id), batch_id, rt.directory, path)
+        api = rt.providers.of_batch(batch_id)
+        return submit(rt.store, api, batch_id, rt.directory, path, lock.reacquire)
+    except ConfigurationError as error:
+        # A provider without its key, or no longer configured: the batch waits, loudly,
+        # until the configuration is mended (no item is given up for it).
+        tries = rt.store.batches.record_failure(batch_id, "submit", error)
+        log.error("batch %s: cannot be submitted: %s", batch_id, error)
+        dispatcher.submit(batch_id, countdown=retry_delay(tries, None))
+        return False
     except OpenAIError as error:
         tries = rt.store.batches.record_failure(batch_id, "submit", error)
         if error.retryable:
