@@ -90,6 +90,10 @@ class Provider(BaseModel):
     limits: Limits | None = None
     completion_window: str | None = None
     """An OpenAI-shaped provider's completion_window (none: BATCHRELAY_COMPLETION_WINDOW)."""
+    listing_lag: float | None = Field(None, ge=0)
+    """Seconds a batch just created may be missing from the provider's listing, during which
+    no second create follows one whose outcome was unknown (none: 300 for Anthropic, 0 for
+    OpenAI-shaped providers, whose batches carry our id and whose twins are cancelled)."""
     token_budgets: dict[str, int] = Field(default_factory=dict)
     prices: dict[str, Price] = Field(default_factory=dict)
     batch_discount: float | None = Field(None, ge=0, le=1)

@@ -77,6 +77,18 @@ def test_api_faults_everywhere_lose_nothing(
     assert len(live_ids) == len(set(live_ids)), "a batch was created twice and not cancelled"
 
 
+QUICK_LISTING = {
+    "providers": {
+        "openai": {"kind": "openai"},
+        "anthropic": {"kind": "anthropic", "listing_lag": 2},
+    },
+    "routes": [
+        {"endpoints": ["/v1/messages"], "models": ["claude-*"], "providers": ["anthropic"]},
+        {"models": ["*"], "providers": ["openai"]},
+    ],
+}
+
+
 def test_api_faults_everywhere_lose_nothing_at_anthropic(
     cluster: Cluster, producer: Producer, redis: Redis, settings: Settings, emulator: Any
 ) -> None:
@@ -100,6 +112,8 @@ def test_api_faults_everywhere_lose_nothing_at_anthropic(
             "BATCHRELAY_MAX_REQUESTS_PER_BATCH": "1000",
             "BATCHRELAY_MAX_ATTEMPTS": "4",
             "BATCHRELAY_KEEP_FILES": "1",  # keep every batch at Anthropic, to count them
+            # The emulator lists a batch as soon as it exists: no need to wait 300 s.
+            "BATCHRELAY_PROVIDERS": orjson.dumps(QUICK_LISTING).decode(),
         }
     )
     batch = messages(3000)

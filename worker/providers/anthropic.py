@@ -143,7 +143,6 @@ class AnthropicBatches:
 
     kind = "anthropic"
     identifies_batches = False
-    listing_lag = LISTING_LAG
 
     def __init__(
         self, settings: Settings, provider: Provider, client: Anthropic | None = None
@@ -151,6 +150,8 @@ class AnthropicBatches:
         self.settings = settings
         self.provider = provider
         self.name = provider.name
+        lag = provider.listing_lag
+        self.listing_lag = LISTING_LAG if lag is None else lag
         self._client = client
 
     @property

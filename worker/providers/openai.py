@@ -97,7 +97,6 @@ class OpenAIBatches:
 
     kind = "openai"
     identifies_batches = True
-    listing_lag = 0.0  # a twin is told apart by its metadata and cancelled, so none is waited
 
     def __init__(
         self, settings: Settings, provider: Provider | None = None, client: OpenAI | None = None
@@ -105,6 +104,8 @@ class OpenAIBatches:
         self.settings = settings
         self.provider = provider or Provider(name="openai", kind="openai")
         self.name = self.provider.name
+        # A twin is told apart by its metadata and cancelled, so by default none is waited.
+        self.listing_lag = self.provider.listing_lag or 0.0
         self._client = client
         self._expiry_accepted = True  # until the provider refuses expires_after once
 
