@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every batchrelay role: worker (default), beat, flower, exporter, emulator.
+# One image for every batchrelay role: worker (default), beat, flower, exporter, gateway,
+# emulator.
 #   docker build -t batchrelay .
 #   docker run --rm -e BATCHRELAY_REDIS_URL=redis://host:6379/0 batchrelay            # worker
 #   docker run --rm ... batchrelay batchrelay beat                                    # another role
@@ -22,8 +23,9 @@ COPY pyproject.toml README.md ./
 COPY producers/ producers/
 COPY worker/ worker/
 COPY emulator/ emulator/
+COPY gateway/ gateway/
 RUN pip install --upgrade pip setuptools wheel \
- && pip install '.[worker,emulator]' \
+ && pip install '.[worker,emulator,gateway]' \
  && batchrelay --help >/dev/null
 
 FROM ${PYTHON_IMAGE}
@@ -44,7 +46,8 @@ WORKDIR /home/batchrelay
 # Celery turns SIGTERM into a warm shutdown: running tasks finish, unacked ones go back to the
 # broker. Give it time: compose sets stop_grace_period, Kubernetes terminationGracePeriodSeconds.
 STOPSIGNAL SIGTERM
-# Documentation only; each role binds its own port: flower 5555, exporter 9808, emulator 8089.
-EXPOSE 5555 9808 8089
+# Documentation only; each role binds its own port: flower 5555, exporter 9808, emulator 8089,
+# gateway 8090.
+EXPOSE 5555 9808 8089 8090
 # No HEALTHCHECK here: the right probe depends on the role (see docker-compose.yml / deploy/).
 CMD ["batchrelay", "worker"]

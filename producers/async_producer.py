@@ -17,7 +17,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from producers.connection import connect_async
 from producers.errors import InvalidItem, ItemNotFound, QueueFull, WaitTimeout
-from producers.keys import Keys, PartitionKeys, partition_tag
+from producers.keys import Keys, PartitionKeys
 from producers.models import PreparedItem, WorkItem, prepare
 from producers.outage import REDIS_DOWN
 from producers.plans import Plan, arun
@@ -85,7 +85,7 @@ class AsyncProducer:
     async def submit(self, item: WorkItem | dict[str, Any]) -> str:
         """Store one item (once per id) and return its id; raise InvalidItem or QueueFull."""
         prepared = prepare(item, None, self.settings.item_byte_limit(), self._route)
-        tag = partition_tag(prepared.endpoint, prepared.model, prepared.provider)
+        tag = prepared.partition
         if (await self._write(tag, [prepared], repr(time.time())))[0] == QUEUE_FULL:
             raise QueueFull(tag, self.settings.max_queued, [prepared.id])
         return prepared.id

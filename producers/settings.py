@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     log_json: bool = False
     flower_basic_auth: SecretStr | None = None
 
+    gateway_keys: SecretStr | None = None
+    """JSON: tenant name -> its API key, or ``sha256:<hex>`` of it (gateway/auth.py)."""
+    gateway_max_file_bytes: int = Field(2 * 1024**3, ge=1024)
+    gateway_tenant_max_queued: int | None = Field(None, ge=1)
+
     @field_validator("max_item_bytes")
     @classmethod
     def _item_fits_batch(cls, value: int) -> int:

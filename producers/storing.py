@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import orjson
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -80,10 +79,7 @@ class ItemWriter:
         """Write the registry entry of ``item``'s partition ``tag``, after checking that the
         namespace holds data of this release's format."""
         yield from format_plan(self.keys, self.settings.redis_url)
-        info = orjson.dumps(
-            {"endpoint": item.endpoint, "model": item.model, "provider": item.provider}
-        )
-        yield from one(("HSETNX", self.keys.partitions, tag, info))
+        yield from one(("HSETNX", self.keys.partitions, tag, item.registry_entry()))
 
     def command(
         self, tag: str, chunk: Sequence[PreparedItem], now: str, registered: bool

@@ -24,6 +24,9 @@ PLACEHOLDERS = {
     "batch_id": "<id>",
     "provider": "<provider>",
     "provider_id": "<provider-id>",
+    "model": "<model>",
+    "tenant": "<tenant>",
+    "file_id": "<file-id>",
 }
 
 

@@ -25,10 +25,13 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DEV_ENV = REPO / "deploy" / "compose" / "dev.env"
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
 
-BATCHRELAY_SERVICES = {"worker", "beat", "flower", "exporter", "emulator"}
+BATCHRELAY_SERVICES = {"worker", "beat", "flower", "exporter", "gateway", "emulator"}
 ALL_SERVICES = BATCHRELAY_SERVICES | {"redis"}
 # Enough to interpolate every required variable of the file.
-SAMPLE_ENV = {"FLOWER_BASIC_AUTH": "admin:secret"}
+SAMPLE_ENV = {
+    "FLOWER_BASIC_AUTH": "admin:secret",
+    "BATCHRELAY_GATEWAY_KEYS": '{"acme": "sha256:' + "ab" * 32 + '"}',
+}
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -282,6 +285,7 @@ def test_redis_port_only_on_loopback(services: dict[str, dict[str, Any]]) -> Non
         # Flower binds 127.0.0.1 unless given --address.
         ("flower", ["batchrelay", "flower", "--address", "0.0.0.0", "--port", "5555"]),
         ("exporter", ["batchrelay", "exporter", "--host", "0.0.0.0", "--port", "9808"]),
+        ("gateway", ["batchrelay", "gateway", "--host", "0.0.0.0", "--port", "8090"]),
         ("emulator", ["batchrelay", "emulator", "--host", "0.0.0.0", "--port", "8089"]),
     ],
 )
@@ -359,6 +363,7 @@ def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
     assert "inspect ping" in worker and "celery@$$HOSTNAME" in worker
     assert "127.0.0.1:5555/healthcheck" in _healthcheck_text(services["flower"])
     assert "127.0.0.1:9808/metrics" in _healthcheck_text(services["exporter"])
+    assert "127.0.0.1:8090/healthz" in _healthcheck_text(services["gateway"])
     assert "8089" in _healthcheck_text(services["emulator"])
 
 
@@ -377,6 +382,109 @@ def test_settings_and_openai_variables_reach_every_batchrelay_service(
             "BATCHRELAY_MAX_ATTEMPTS",
         ):
             assert key in env, (name, key)
+
+
+GATEWAY_PORT = 8090
+GATEWAY_ONLY = {
+    "BATCHRELAY_GATEWAY_KEYS",
+    "BATCHRELAY_GATEWAY_MAX_FILE_BYTES",
+    "BATCHRELAY_GATEWAY_TENANT_MAX_QUEUED",
+    "OPENAI_WEBHOOK_SECRET",
+}
+
+
+def _published_ports(service: dict[str, Any], env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Short-syntax ports ([IP:][HOST:]CONTAINER[/proto]) as {host_ip, published, target}."""
+    out = []
+    for raw in service.get("ports", []):
+        assert isinstance(raw, str), f"short syntax expected: {raw!r}"
+        spec = _interpolate_str(raw, env).split("/")[0]
+        parts = spec.rsplit(":", 2)
+        target = parts[-1]
+        published = parts[-2] if len(parts) >= 2 else ""
+        host_ip = parts[-3] if len(parts) == 3 else ""
+        out.append({"host_ip": host_ip, "published": published, "target": int(target)})
+    return out
+
+
+def _host_ports(published: str) -> int | None:
+    """How many host ports a published spec offers: None for an ephemeral one (any)."""
+    if not published:
+        return None
+    first, _, last = published.partition("-")
+    return int(last or first) - int(first) + 1
+
+
+def test_gateway_publishes_its_port_on_loopback(services: dict[str, dict[str, Any]]) -> None:
+    ports = _published_ports(services["gateway"], {})
+    assert [p["target"] for p in ports] == [GATEWAY_PORT]
+    for port in ports:
+        assert port["host_ip"] == "127.0.0.1", port
+    # By default the first host port offered is 8090, the gateway's own.
+    assert ports[0]["published"].split("-")[0] in ("", str(GATEWAY_PORT))
+
+
+@pytest.mark.parametrize("replicas", [2, 4])
+def test_gateway_scales_with_compose(services: dict[str, dict[str, Any]], replicas: int) -> None:
+    """`docker compose up -d --scale gateway=N`: every replica needs a host port of its own,
+    so each published port is ephemeral or a range with room for N; no fixed name."""
+    gateway = services["gateway"]
+    assert "container_name" not in gateway and "hostname" not in gateway
+    assert _replicas(gateway) == 1, "the replica count is --scale's, not the file's"
+    for port in _published_ports(gateway, {}):
+        room = _host_ports(port["published"])
+        assert room is None or room >= replicas, (port, "a fixed host port breaks --scale")
+
+
+def test_gateway_host_port_can_be_pinned(services: dict[str, dict[str, Any]]) -> None:
+    (port,) = _published_ports(services["gateway"], {"GATEWAY_HOST_PORTS": "18090"})
+    assert port == {"host_ip": "127.0.0.1", "published": "18090", "target": GATEWAY_PORT}
+
+
+def test_gateway_gets_its_settings_and_secrets_alone(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = _environment(services["gateway"])
+    for key in GATEWAY_ONLY - {"BATCHRELAY_GATEWAY_KEYS"}:
+        # Bare keys: passed through when set, absent when not. Never a default in the file
+        # (the webhook secret is a secret).
+        assert key in env and env[key] is None, key
+    for name in BATCHRELAY_SERVICES - {"gateway"}:
+        leaked = GATEWAY_ONLY & set(_environment(services[name]))
+        assert not leaked, (name, leaked)
+
+
+def test_gateway_waits_for_redis_and_stops_gracefully(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    gateway = services["gateway"]
+    assert gateway["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert _seconds(str(gateway.get("stop_grace_period", "10s"))) >= 10
+    test = gateway["healthcheck"]["test"]
+    # Exec form with the image's own Python: no curl or wget in python:3.11-slim.
+    assert test[:3] == ["CMD", "python", "-c"], test
+    compile(test[3], "<healthcheck>", "exec")
+    assert "urlopen" in test[3]
+
+
+def test_gateway_requires_its_tenants_keys(services: dict[str, dict[str, Any]]) -> None:
+    """The gateway refuses to start without BATCHRELAY_GATEWAY_KEYS (gateway/auth.py), so
+    Compose must refuse first, naming the variable, rather than restart it forever."""
+    gateway = services["gateway"]
+    keys = _environment(gateway).get("BATCHRELAY_GATEWAY_KEYS")
+    assert isinstance(keys, str)
+    assert re.fullmatch(r"\$\{BATCHRELAY_GATEWAY_KEYS:\?[^}]+\}", keys), keys
+    with pytest.raises(MissingVariable, match="BATCHRELAY_GATEWAY_KEYS"):
+        _interpolate(gateway, {})
+    resolved = _environment(_interpolate(gateway, SAMPLE_ENV))
+    assert resolved["BATCHRELAY_GATEWAY_KEYS"] == SAMPLE_ENV["BATCHRELAY_GATEWAY_KEYS"]
+
+
+def test_dev_env_has_a_gateway_tenant() -> None:
+    env = _read_env_file(DEV_ENV)
+    keys = json.loads(env["BATCHRELAY_GATEWAY_KEYS"])
+    assert isinstance(keys, dict) and set(keys) == {"dev"}
+    assert isinstance(keys["dev"], str) and keys["dev"]
 
 
 def test_dev_env_points_at_the_emulator() -> None:
@@ -413,9 +521,7 @@ needs_compose = pytest.mark.skipif(COMPOSE_CLI is None, reason="no Docker Compos
 
 def _run_compose(args: list[str], extra_env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     assert COMPOSE_CLI is not None
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("FLOWER_BASIC_AUTH", "COMPOSE_PROFILES")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in (*SAMPLE_ENV, "COMPOSE_PROFILES")}
     env.update(extra_env)
     return subprocess.run(
         [*COMPOSE_CLI, "--project-directory", str(REPO), "-f", str(COMPOSE_FILE), *args],
@@ -432,8 +538,10 @@ def _run_compose(args: list[str], extra_env: Mapping[str, str]) -> subprocess.Co
 def test_docker_compose_config_accepts_the_file() -> None:
     ok = _run_compose(["config", "-q"], SAMPLE_ENV)
     assert ok.returncode == 0, ok.stderr
-    missing = _run_compose(["config", "-q"], {})
-    assert missing.returncode != 0 and "FLOWER_BASIC_AUTH" in missing.stderr
+    for name in SAMPLE_ENV:
+        without = {k: v for k, v in SAMPLE_ENV.items() if k != name}
+        missing = _run_compose(["config", "-q"], without)
+        assert missing.returncode != 0 and name in missing.stderr, (name, missing.stderr)
 
 
 @needs_compose
@@ -444,3 +552,18 @@ def test_docker_compose_profiles() -> None:
     dev = _run_compose(["--env-file", str(DEV_ENV), "config", "--services"], {})
     assert dev.returncode == 0, dev.stderr
     assert set(dev.stdout.split()) == ALL_SERVICES
+
+
+@needs_compose
+def test_docker_compose_resolves_the_gateway() -> None:
+    out = _run_compose(["--env-file", str(DEV_ENV), "config", "--format", "json"], {})
+    assert out.returncode == 0, out.stderr
+    gateway = json.loads(out.stdout)["services"]["gateway"]
+    # dev.env's throwaway key reaches the container as it is written there.
+    keys = _read_env_file(DEV_ENV)["BATCHRELAY_GATEWAY_KEYS"]
+    assert gateway["environment"]["BATCHRELAY_GATEWAY_KEYS"] == keys
+    (port,) = gateway["ports"]
+    assert port["host_ip"] == "127.0.0.1" and port["target"] == GATEWAY_PORT
+    # One binding with the whole range: the engine gives each replica one port of it.
+    first, _, last = str(port["published"]).partition("-")
+    assert int(first) == GATEWAY_PORT and int(last or first) > int(first)

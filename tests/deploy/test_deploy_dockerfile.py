@@ -98,12 +98,12 @@ def test_runtime_and_build_images_are_python_311_slim() -> None:
 
 
 def test_project_is_installed_with_the_extras_of_its_roles() -> None:
-    """The bare install is only the SDK: the image's roles need the worker and emulator
-    extras (pyproject.toml)."""
+    """The bare install is only the SDK: the image's roles need the worker, gateway and
+    emulator extras (pyproject.toml)."""
     runs = " ".join(rest for word, rest in _instructions() if word == "RUN")
     installed = re.search(r"pip install (?:[-\w=]+ )*'?\.\[([\w,]+)\]'?(?:\s|$|&)", runs)
     assert installed, runs
-    assert {"worker", "emulator"} <= set(installed[1].split(",")), installed[1]
+    assert {"worker", "gateway", "emulator"} <= set(installed[1].split(",")), installed[1]
 
 
 def test_final_stage_runs_as_a_non_root_user() -> None:
@@ -148,6 +148,18 @@ def test_every_package_of_the_distribution_is_copied() -> None:
         assert readme in copied, "pip install . needs the readme named in pyproject.toml"
 
 
+def test_every_role_port_is_exposed() -> None:
+    """EXPOSE documents the port of each serving role (compose and deploy/ publish them)."""
+    exposed = {
+        int(port.split("/")[0])
+        for word, rest in _instructions()
+        if word == "EXPOSE"
+        for port in rest.split()
+    }
+    # flower, exporter, emulator, gateway
+    assert {5555, 9808, 8089, 8090} <= exposed, exposed
+
+
 def test_console_script_of_the_default_command_exists() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "batchrelay" in pyproject["project"]["scripts"]
@@ -181,6 +193,8 @@ def test_dockerignore_keeps_out(path: str) -> None:
         "worker/app.py",
         "producers",
         "emulator",
+        "gateway",
+        "gateway/app.py",
         "worker/scripts/enqueue.lua",
     ],
 )

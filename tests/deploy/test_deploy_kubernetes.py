@@ -30,6 +30,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from producers.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -168,6 +170,14 @@ def _env_refs(container: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield "Secret", ref["secretKeyRef"]["name"]
 
 
+def _container_port(container: dict[str, Any], ref: int | str) -> int | None:
+    """The containerPort a probe or Service port refers to (by name or number), or None."""
+    for port in container.get("ports", []):
+        if ref in (port.get("name"), port["containerPort"]):
+            return int(port["containerPort"])
+    return None
+
+
 @cache
 def _crd_validator(schema_file: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((SCHEMAS / schema_file).read_text())
@@ -197,6 +207,7 @@ def test_there_is_something_to_validate() -> None:
     kinds = {d.kind for d in MANIFESTS}
     assert {"Deployment", "Service", "Secret", "ConfigMap", "StatefulSet"} <= kinds
     assert {"ScaledObject", "ServiceMonitor", "HorizontalPodAutoscaler"} <= kinds
+    assert "PodDisruptionBudget" in kinds
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -258,9 +269,10 @@ def test_service_selects_a_workload_of_its_kustomization(doc: Doc) -> None:
     assert len(matches) == 1, f"{doc} selects {len(matches)} workloads"
     target = matches[0]
     for port in doc.body["spec"]["ports"]:
-        if isinstance(port.get("targetPort"), str):
-            names = {p.get("name") for c in _containers(target.body) for p in c.get("ports", [])}
-            assert port["targetPort"] in names, (doc, port)
+        # targetPort defaults to port; by name or by number, a container must declare it.
+        ref = port.get("targetPort", port["port"])
+        resolved = [_container_port(c, ref) for c in _containers(target.body)]
+        assert any(r is not None for r in resolved), (str(doc), port)
 
 
 def test_base_is_namespace_agnostic() -> None:
@@ -284,6 +296,65 @@ def test_all_batchrelay_containers_run_the_one_image() -> None:
     assert images == {BASE_IMAGE}
     kustomization = _docs(DEPLOY / "base" / "kustomization.yaml")[0].body
     assert [i["name"] for i in kustomization["images"]] == [BASE_IMAGE]
+
+
+# Beat has nothing to probe: a standby beat is idle by design (it waits on the redbeat lock).
+UNPROBED = {"batchrelay-beat"}
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [o for o in BASE if o["kind"] == "Deployment"],
+    ids=lambda o: o["metadata"]["name"],
+)
+def test_base_deployments_are_probed(deployment: dict[str, Any]) -> None:
+    if deployment["metadata"]["name"] in UNPROBED:
+        return
+    for c in _containers(deployment):
+        assert c.get("livenessProbe"), c["name"]
+        # A container that serves a port takes traffic only once it is ready.
+        if c.get("ports"):
+            assert c.get("readinessProbe"), c["name"]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            action = c.get(probe, {})
+            for kind in ("httpGet", "tcpSocket"):
+                if kind in action:
+                    assert _container_port(c, action[kind]["port"]), (c["name"], probe)
+
+
+def test_base_ships_no_unused_configmap_or_secret() -> None:
+    used: set[tuple[str, str]] = set()
+    for obj in BASE:
+        if obj["kind"] in WORKLOAD_KINDS:
+            for c in _containers(obj):
+                used |= set(_env_refs(c))
+            for vol in obj["spec"]["template"]["spec"].get("volumes", []):
+                if "secret" in vol:
+                    used.add(("Secret", vol["secret"]["secretName"]))
+                if "configMap" in vol:
+                    used.add(("ConfigMap", vol["configMap"]["name"]))
+    shipped = {(o["kind"], o["metadata"]["name"]) for o in BASE}
+    unused = {ref for ref in shipped if ref[0] in ("Secret", "ConfigMap")} - used
+    assert not unused, f"shipped but read by no workload: {sorted(unused)}"
+
+
+@pytest.mark.parametrize(
+    "pdb",
+    [o for o in BASE if o["kind"] == "PodDisruptionBudget"],
+    ids=lambda o: o["metadata"]["name"],
+)
+def test_base_pdbs_leave_room_for_a_drain(pdb: dict[str, Any]) -> None:
+    selector = pdb["spec"]["selector"]["matchLabels"]
+    selected = [
+        o
+        for o in BASE
+        if o["kind"] == "Deployment"
+        and selector.items() <= o["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert len(selected) == 1, [o["metadata"]["name"] for o in selected]
+    replicas = selected[0]["spec"]["replicas"]
+    # minAvailable == replicas would block every node drain.
+    assert 1 <= pdb["spec"]["minAvailable"] < replicas
 
 
 # --- kustomizations ----------------------------------------------------------------------------
@@ -441,6 +512,128 @@ def test_exporter_is_scraped() -> None:
     assert sm["spec"]["endpoints"][0].get("path", "/metrics") == "/metrics"
 
 
+# --- gateway -----------------------------------------------------------------------------------
+
+GATEWAY_PORT = 8090
+
+
+def _gateway_container() -> dict[str, Any]:
+    (c,) = _containers(_find(BASE, "Deployment", "batchrelay-gateway"))
+    return c
+
+
+def _gateway_keys_secret(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one Secret the gateway reads that carries BATCHRELAY_GATEWAY_KEYS."""
+    gateway = _find(objs, "Deployment", "batchrelay-gateway")
+    (c,) = _containers(gateway)
+    names = {name for kind, name in _env_refs(c) if kind == "Secret"}
+    found = [
+        o
+        for o in objs
+        if o["kind"] == "Secret"
+        and o["metadata"]["name"] in names
+        and "BATCHRELAY_GATEWAY_KEYS" in {**o.get("stringData", {}), **o.get("data", {})}
+    ]
+    assert len(found) == 1, "the gateway must read BATCHRELAY_GATEWAY_KEYS from one Secret"
+    return found[0]
+
+
+def test_gateway_deployment() -> None:
+    gateway = _find(BASE, "Deployment", "batchrelay-gateway")
+    spec = gateway["spec"]
+    assert spec["replicas"] >= 2, "stateless, and never a single point of failure"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    c = _gateway_container()
+    assert c["command"] == ["batchrelay", "gateway"]
+    # The gateway binds 127.0.0.1 unless told otherwise; a pod must listen on all interfaces.
+    assert c["args"] == ["--host", "0.0.0.0", "--port", str(GATEWAY_PORT)]
+    for probe in ("readinessProbe", "livenessProbe"):
+        http = c[probe]["httpGet"]
+        assert http["path"] == "/healthz", probe
+        assert _container_port(c, http["port"]) == GATEWAY_PORT, probe
+        assert "httpHeaders" not in http, "/healthz needs no credentials"
+    refs = set(_env_refs(c))
+    assert {("ConfigMap", "batchrelay-config"), ("Secret", "batchrelay-redis")} <= refs
+    pod = spec["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 30, "room to finish requests in flight"
+
+
+def test_gateway_service_targets_the_pod_port() -> None:
+    svc = _find(BASE, "Service", "batchrelay-gateway")
+    assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+    (port,) = svc["spec"]["ports"]
+    assert port["port"] == GATEWAY_PORT
+    assert _container_port(_gateway_container(), port.get("targetPort", port["port"])) == (
+        GATEWAY_PORT
+    )
+    selector = svc["spec"]["selector"]
+    selected = [
+        o["metadata"]["name"]
+        for o in BASE
+        if o["kind"] in WORKLOAD_KINDS
+        and selector.items() <= o["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert selected == ["batchrelay-gateway"]
+
+
+def test_gateway_has_a_disruption_budget() -> None:
+    gateway = _find(BASE, "Deployment", "batchrelay-gateway")
+    labels = gateway["spec"]["template"]["metadata"]["labels"]
+    pdbs = [
+        p
+        for p in BASE
+        if p["kind"] == "PodDisruptionBudget"
+        and p["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ]
+    assert len(pdbs) == 1
+    assert pdbs[0]["spec"]["minAvailable"] == 1
+
+
+def test_gateway_keys_are_a_secret_placeholder_that_lets_nobody_in() -> None:
+    secret = _gateway_keys_secret(BASE)
+    assert secret["metadata"]["name"] == "batchrelay-gateway"
+    keys = json.loads(secret["stringData"]["BATCHRELAY_GATEWAY_KEYS"])
+    assert isinstance(keys, dict) and keys
+    assert any("replace" in tenant.lower() for tenant in keys), "documented to replace"
+    for tenant, key in keys.items():
+        # Shipped in git, so never a usable key: only a hash, and one no key matches.
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", key), (tenant, key)
+        assert set(key.removeprefix("sha256:")) == {"0"}, (tenant, key)
+    # A placeholder webhook secret would switch POST /webhooks/openai on with a bogus key.
+    assert "OPENAI_WEBHOOK_SECRET" not in {**secret.get("stringData", {}), **secret.get("data", {})}
+
+
+def test_gateway_liveness_rides_out_a_redis_outage() -> None:
+    """/healthz answers 503 while Redis does not (gateway/app.py), and a restart does not
+    bring Redis back: liveness gives up no sooner than the other roles do."""
+    live = _gateway_container()["livenessProbe"]
+    tolerance = Settings.model_fields["redis_outage_tolerance"].default
+    assert live["periodSeconds"] * live["failureThreshold"] >= tolerance
+    ready = _gateway_container()["readinessProbe"]
+    assert ready["periodSeconds"] * ready.get("failureThreshold", 3) <= 60, "leave quickly"
+
+
+def test_dev_overlay_gives_the_gateway_the_compose_dev_tenant() -> None:
+    objs = _render(DEPLOY / "overlays" / "dev")
+    _find(objs, "Deployment", "batchrelay-gateway")
+    _find(objs, "Service", "batchrelay-gateway")
+    kustomization = _docs(DEPLOY / "overlays" / "dev" / "kustomization.yaml")[0].body
+    patches = [
+        _docs(DEPLOY / "overlays" / "dev" / p["path"])[0].body
+        for p in kustomization["patches"]
+        if "path" in p
+    ]
+    (patch,) = [
+        b
+        for b in patches
+        if b["kind"] == "Secret" and b["metadata"]["name"] == "batchrelay-gateway"
+    ]
+    keys = json.loads(patch["stringData"]["BATCHRELAY_GATEWAY_KEYS"])
+    dev_env = (REPO / "deploy" / "compose" / "dev.env").read_text()
+    (line,) = [ln for ln in dev_env.splitlines() if ln.startswith("BATCHRELAY_GATEWAY_KEYS=")]
+    assert keys == json.loads(line.partition("=")[2]) == {"dev": "dev-key-change-me"}
+
+
 # --- settings and redis ------------------------------------------------------------------------
 
 
@@ -456,6 +649,8 @@ def test_configmap_holds_batchrelay_settings() -> None:
         "BATCHRELAY_REDIS_URL",
         "BATCHRELAY_WEBHOOK_SECRET",
         "BATCHRELAY_FLOWER_BASIC_AUTH",
+        "BATCHRELAY_GATEWAY_KEYS",
+        "OPENAI_WEBHOOK_SECRET",
     ):
         assert key not in data, f"{key} is a secret"
 

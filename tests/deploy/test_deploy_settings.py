@@ -6,6 +6,7 @@ would not fail at start-up: these tests catch it here, against the one Settings 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -113,6 +114,14 @@ def test_dev_overrides_parse(monkeypatch: pytest.MonkeyPatch) -> None:
             {k: v for k, v in env.items() if k.startswith(PREFIX)}, monkeypatch
         )
         assert settings.flush_after <= 10
+    # The gateway's dev tenant: in dev.env and in the overlay's Secret patch, as JSON.
+    secret_patch = _load(DEPLOY / "overlays" / "dev" / "gateway-secret-patch.yaml")["stringData"]
+    for env in (dev_env, secret_patch):
+        settings = _settings_from(
+            {k: v for k, v in env.items() if k.startswith(PREFIX)}, monkeypatch
+        )
+        assert settings.gateway_keys is not None
+        assert json.loads(settings.gateway_keys.get_secret_value()) == {"dev": "dev-key-change-me"}
 
 
 def test_secret_placeholders_parse(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,3 +131,5 @@ def test_secret_placeholders_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings_from({k: v for k, v in env.items() if k.startswith(PREFIX)}, monkeypatch)
     assert settings.redis_url.startswith("redis://")
     assert settings.flower_basic_auth is not None
+    assert settings.gateway_keys is not None
+    assert isinstance(json.loads(settings.gateway_keys.get_secret_value()), dict)

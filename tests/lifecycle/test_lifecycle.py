@@ -64,8 +64,8 @@ def test_token_limit_exceeded_requeues_without_an_attempt_and_backs_off(
     [batch_id] = pipeline.run()
     assert pipeline.store.batches.get(batch_id).get("error_code") == "token_limit_exceeded"
     assert {pipeline.producer.status(i).attempt for i in ids} == {1}
-    meta = pipeline.store.partitions.meta(pipeline.store.partitions.all()[0].tag)
-    assert meta["token_strikes"] == "1" and float(meta["backoff_until"]) > 0
+    budget = pipeline.store.partitions.budget(pipeline.store.partitions.all()[0])
+    assert budget["token_strikes"] == "1" and float(budget["backoff_until"]) > 0
 
 
 def test_the_lines_a_batch_failed_validation_for_are_dead_the_rest_retried(

@@ -59,7 +59,7 @@ def test_metrics_match_redis_after_a_run(
     assert value(samples, "batchrelay_up") == 1
     assert value(samples, "batchrelay_scrape_duration_seconds") > 0
     for model, n in (("gpt-4o-mini", 6), ("gpt-4o", 3)):
-        part = {"provider": "openai", "endpoint": CHAT, "model": model}
+        part = {"provider": "openai", "tenant": "", "endpoint": CHAT, "model": model}
         items = values(samples, "batchrelay_items", **part)
         states = {dict(k)["state"]: v for k, v in items.items()}
         assert states == {
@@ -101,7 +101,7 @@ def test_queued_items_without_workers_and_sigterm(
     time.sleep(1.0)
     url = start_exporter(services, plain_env)
     samples = scrape(url)
-    part = {"provider": "openai", "endpoint": CHAT, "model": "gpt-4o-mini"}
+    part = {"provider": "openai", "tenant": "", "endpoint": CHAT, "model": "gpt-4o-mini"}
     assert value(samples, "batchrelay_up") == 1
     assert value(samples, "batchrelay_queue_depth", **part) == 4
     assert value(samples, "batchrelay_queue_delayed", **part) == 0
@@ -123,6 +123,7 @@ def test_build_metrics_from_a_snapshot() -> None:
     part = PartitionStats(
         provider="openai",
         endpoint=CHAT,
+        tenant="",
         model="gpt-4o",
         counts={"queued": 2, "delivered": 5, "webhook_dead": 1, "celery_sent": 4},
         queued=1,
@@ -147,7 +148,7 @@ def test_build_metrics_from_a_snapshot() -> None:
         for family in build_metrics(Snapshot([part], batches, costs))
         for s in family.samples
     }
-    labels = {"provider": "openai", "endpoint": CHAT, "model": "gpt-4o"}
+    labels = {"provider": "openai", "tenant": "", "endpoint": CHAT, "model": "gpt-4o"}
     assert value(samples, "batchrelay_queue_depth", **labels) == 2
     assert value(samples, "batchrelay_items", state="queued", **labels) == 2
     deliveries = "batchrelay_deliveries_total"

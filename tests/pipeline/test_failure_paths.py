@@ -76,7 +76,9 @@ def test_token_limit_exceeded_requeues_without_an_attempt_and_backs_off(
     )
     tag = store.partitions.all()[0].tag
     wait_for(
-        lambda: float(store.partitions.meta(tag).get("backoff_until") or 0) > 0,
+        lambda: (
+            float(store.partitions.budget(store.partitions.get(tag)).get("backoff_until") or 0) > 0
+        ),
         30,
         "the model backed off",
     )

@@ -34,12 +34,14 @@ def overview(store: Store) -> dict[str, Any]:
                 "provider": p.provider,
                 "endpoint": p.endpoint,
                 "model": p.model,
+                "tenant": p.tenant,
+                "group": p.group,
                 "queued": store.queues.depth(p.tag),
                 "delayed": int(store.redis.zcard(keys.delayed)),
                 "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
                 "dead_letters": int(store.redis.zcard(keys.dead)),
                 "counts": store.partitions.counts(p.tag),
-                "backoff_until": float(store.partitions.meta(p.tag).get("backoff_until") or 0)
+                "backoff_until": float(store.partitions.budget(p).get("backoff_until") or 0)
                 or None,
             }
         )
@@ -98,31 +100,7 @@ def run_status(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
     c = console()
-    table = Table(title="partitions")
-    for column in (
-        "provider",
-        "endpoint",
-        "model",
-        "queued",
-        "oldest",
-        "in batches",
-        "delivered",
-        "dead",
-    ):
-        table.add_column(column)
-    for p in data["partitions"]:
-        counts = p["counts"]
-        table.add_row(
-            p["provider"],
-            p["endpoint"],
-            p["model"],
-            str(p["queued"] + p["delayed"]),
-            f"{p['oldest_age_seconds']}s" if p["oldest_age_seconds"] is not None else "-",
-            str(counts.get("packed", 0) + counts.get("submitted", 0)),
-            str(counts.get("delivered", 0)),
-            str(p["dead_letters"]),
-        )
-    c.print(table)
+    c.print(partition_table(data["partitions"]))
     batches = Table(title="live batches")
     for column in ("batch", "status", "progress", "done", "expires in"):
         batches.add_column(column)
@@ -150,7 +128,36 @@ def run_status(args: argparse.Namespace) -> int:
         f"cost at batch prices: ${cost['spent_usd']:.4f}; real-time equivalent "
         f"${cost['realtime_usd']:.4f}; saved ${cost['saved_usd']:.4f}"
     )
+    for tenant, spent in sorted(cost["tenants"].items()):
+        if tenant:
+            c.print(f"  tenant {tenant}: ${spent['spent_usd']:.4f}")
     return 0
+
+
+def partition_table(partitions: list[dict[str, Any]]) -> Table:
+    """One row per provider, endpoint, model and tenant: the groups of a tenant (gateway
+    batches) summed into it."""
+    rows: dict[tuple[str, ...], list[float]] = {}
+    for p in partitions:
+        counts = p["counts"]
+        row = rows.setdefault((p["provider"], p["endpoint"], p["model"], p["tenant"]), [0] * 5)
+        row[0] += p["queued"] + p["delayed"]
+        row[1] = max(row[1], p["oldest_age_seconds"] or 0)
+        row[2] += counts.get("packed", 0) + counts.get("submitted", 0)
+        row[3] += counts.get("delivered", 0)
+        row[4] += p["dead_letters"]
+    table = Table(title="partitions")
+    columns = ("provider", "endpoint", "model", "tenant", "queued", "oldest", "in batches")
+    for column in (*columns, "delivered", "dead"):
+        table.add_column(column)
+    for label, (queued, oldest, in_batches, delivered, dead) in sorted(rows.items()):
+        table.add_row(
+            *label,
+            str(int(queued)),
+            f"{oldest:.1f}s" if oldest else "-",
+            *(str(int(n)) for n in (in_batches, delivered, dead)),
+        )
+    return table
 
 
 def run_cancel(args: argparse.Namespace) -> int:

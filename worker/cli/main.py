@@ -1,8 +1,8 @@
 """The `batchrelay` command.
 
-Its subcommands need the 'worker' extra (the emulator's, 'emulator'); without it, the command
-says which extra to install instead of failing with a traceback, so the modules behind the
-subcommands are imported only once this module runs.
+Its subcommands need the 'worker' extra (the emulator's, 'emulator'; the gateway's, 'gateway');
+without it, the command says which extra to install instead of failing with a traceback, so
+the modules behind the subcommands are imported only once this module runs.
 """
 
 from __future__ import annotations

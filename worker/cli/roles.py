@@ -1,5 +1,5 @@
-"""One role per command: worker, beat, flower, emulator, exporter (each replaces this process
-with the real server, so signals reach it directly)."""
+"""One role per command: worker, beat, flower, emulator, exporter, gateway (each replaces this
+process with the real server, or serves in it, so signals reach it directly)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,18 @@ def run_exporter(args: argparse.Namespace) -> int:
     return serve(args.host, args.port)
 
 
+def run_gateway(args: argparse.Namespace) -> int:
+    """Serve the gateway. Its settings and keys are checked before the server is imported, so
+    a wrong one is said in one line at once; it needs its own extra, the other roles do not."""
+    from gateway.config import load_settings, load_tenants
+
+    settings = load_settings()
+    load_tenants(settings)
+    from gateway.server import serve
+
+    return serve(args.host, args.port, args.log_level, settings)
+
+
 def add_role_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker = sub.add_parser("worker", help="run a Celery worker of the batchrelay queue")
     worker.add_argument("--concurrency", "-c", type=int, default=0)
@@ -71,3 +83,16 @@ def add_role_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     exporter.add_argument("--host", default="127.0.0.1")
     exporter.add_argument("--port", type=int, default=9808)
     exporter.set_defaults(handler=run_exporter)
+    gateway = sub.add_parser(
+        "gateway",
+        help="serve OpenAI's Files and Batches API to tenants (keys: BATCHRELAY_GATEWAY_KEYS)",
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    gateway.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="default info",
+    )
+    gateway.set_defaults(handler=run_gateway)

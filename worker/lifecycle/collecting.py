@@ -295,11 +295,17 @@ def collect(
     finally:
         collector.close()
     report = collector.report
+    partition = store.partitions.get(batch.partition)
     if batch.get("error_code") == "token_limit_exceeded":
-        delay = store.partitions.back_off(batch.partition, time.time())
-        log.warning("partition %s: token_limit_exceeded, backing off %.0fs", batch.partition, delay)
+        delay = store.partitions.back_off(partition, time.time())
+        log.warning(
+            "%s at %s: token_limit_exceeded, backing off %.0fs",
+            partition.model,
+            partition.provider,
+            delay,
+        )
     elif batch.state == BatchState.COMPLETED:
-        store.partitions.set_meta(batch.partition, token_strikes=0)
+        store.partitions.clear_strikes(partition)
     if store.batches.transition(
         batch_id,
         COLLECTABLE,
@@ -311,7 +317,7 @@ def collect(
         tokens_in=report.tokens_in,
         tokens_out=report.tokens_out,
     ):
-        store.partitions.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
+        store.partitions.add_in_flight(partition, -batch.number("tokens"))
         store.partitions.add_count(batch.partition, "tokens_in", report.tokens_in)
         store.partitions.add_count(batch.partition, "tokens_out", report.tokens_out)
     log.info(

@@ -70,6 +70,8 @@ def keep_house(
             store.batches.drop_lease(batch_id)
     for partition in store.partitions.all():
         store.partitions.forget_finished(partition.tag, now)
+        if store.partitions.retire(partition):
+            continue
         ids = store.deliveries.due(partition.tag, now, DELIVERY_SCAN)
         for start in range(0, len(ids), settings.delivery_chunk):
             dispatcher.deliver(partition.tag, ids[start : start + settings.delivery_chunk])

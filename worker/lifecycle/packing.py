@@ -30,8 +30,9 @@ class PackedBatch:
     size: int
 
 
-def backoff_until(store: Store, tag: str) -> float:
-    return float(store.partitions.meta(tag).get("backoff_until") or 0)
+def backoff_until(store: Store, partition: Partition) -> float:
+    """Until when the partition's model is not packed at its provider (token_limit_exceeded)."""
+    return float(store.partitions.budget(partition).get("backoff_until") or 0)
 
 
 def batch_limits(settings: Settings, partition: Partition) -> Limits:
@@ -47,21 +48,22 @@ def batch_limits(settings: Settings, partition: Partition) -> Limits:
 
 def token_room(store: Store, settings: Settings, partition: Partition) -> int:
     """Tokens this partition may still enqueue at its provider, or -1 for no budget: the
-    provider's own budget for the model, else BATCHRELAY_TOKEN_BUDGETS'."""
+    provider's own budget for the model, else BATCHRELAY_TOKEN_BUDGETS', shared by every
+    partition of the model there (tenants, groups, endpoints)."""
     provider = settings.provider_config().provider(partition.provider)
     budget = provider.token_budgets.get(
         partition.model, settings.token_budgets.get(partition.model)
     )
     if budget is None:
         return -1
-    in_flight = float(store.partitions.meta(partition.tag).get("tokens_in_flight") or 0)
-    return max(0, int(budget - in_flight))
+    in_flight = float(store.partitions.budget(partition).get("tokens_in_flight") or 0)
+    return max(0, int(budget - max(0.0, in_flight)))
 
 
 def is_due(store: Store, settings: Settings, partition: Partition, now: float) -> bool:
     """A partition is due when a batch would be full or its oldest item waited flush_after."""
     tag = partition.tag
-    if backoff_until(store, tag) > now:
+    if backoff_until(store, partition) > now:
         return False
     if store.queues.depth(tag) >= batch_limits(settings, partition).items:
         return True
@@ -142,6 +144,6 @@ def pack(
         path.unlink(missing_ok=True)
         return None
     # Counted from packing on, so the next pack already sees this batch against the budget.
-    store.partitions.add_meta(tag, "tokens_in_flight", tokens)
+    store.partitions.add_in_flight(partition, tokens)
     log.info("packed batch %s: %d requests, %d bytes", batch_id, count, size)
     return PackedBatch(batch_id, path, count, size)

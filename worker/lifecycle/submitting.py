@@ -157,5 +157,6 @@ def fail(store: Store, batch_id: str, code: str, message: str) -> int:
         done = store.outcomes.settle(batch, outcomes)
         settled += done.succeeded + done.retried + done.dead
     if store.batches.transition(batch_id, "packed,uploading", BatchState.ABANDONED, note=code):
-        store.partitions.add_meta(batch.partition, "tokens_in_flight", -batch.number("tokens"))
+        partition = store.partitions.get(batch.partition)
+        store.partitions.add_in_flight(partition, -batch.number("tokens"))
     return settled

@@ -7,6 +7,7 @@ a provider's own ``prices`` and ``batch_discount`` (producers/providers.py) come
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from worker.store import Store
+from worker.store import Partition, Store
 
 
 @cache
@@ -41,6 +42,16 @@ def price_of(model: str, table: dict[str, Any]) -> dict[str, float] | None:
 
 def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
     """Tokens, batch cost and real-time cost per model, from the partitions' counters."""
+    return cost_by(store, lambda partition: partition.model)
+
+
+def cost_by_tenant(store: Store) -> dict[str, dict[str, float]]:
+    """The same per tenant (items without a tenant under ""), for teams sharing an account."""
+    return cost_by(store, lambda partition: partition.tenant)
+
+
+def cost_by(store: Store, key: Callable[[Partition], str]) -> dict[str, dict[str, float]]:
+    """Tokens, batch cost and real-time cost summed by ``key`` of each partition."""
     table = price_table()
     providers = store.settings.provider_config().providers
     out: dict[str, dict[str, float]] = {}
@@ -58,7 +69,7 @@ def cost_by_model(store: Store) -> dict[str, dict[str, float]]:
                 prices = {"input": own.input, "output": own.output}
         realtime = (tokens_in * prices["input"] + tokens_out * prices["output"]) / 1_000_000
         entry = out.setdefault(
-            partition.model,
+            key(partition),
             {"tokens_in": 0, "tokens_out": 0, "realtime_usd": 0.0, "spent_usd": 0.0},
         )
         entry["tokens_in"] += tokens_in
@@ -78,4 +89,5 @@ def cost_summary(store: Store) -> dict[str, Any]:
         "saved_usd": realtime - spent,
         "prices_taken": price_table().get("taken"),
         "models": models,
+        "tenants": cost_by_tenant(store),
     }

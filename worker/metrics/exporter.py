@@ -26,7 +26,7 @@ from worker.metrics.snapshot import Snapshot, read_snapshot
 from worker.store import Store
 
 log = logging.getLogger("batchrelay.exporter")
-PART = ["provider", "endpoint", "model"]
+PART = ["provider", "endpoint", "model", "tenant"]
 # Batches in flight: ours before submission, OpenAI's while live, ours again until collected.
 BATCH_STATUSES: tuple[str, ...] = (
     BatchState.PACKING,
@@ -86,7 +86,7 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         labels=[*PART, "kind", "outcome"],
     )
     for p in snapshot.partitions:
-        part = [p.provider, p.endpoint, p.model]
+        part = [p.provider, p.endpoint, p.model, p.tenant]
         for state in ItemState:
             items.add_metric([*part, state.value], p.counts.get(state.value, 0))
         submitted.add_metric(part, p.counts.get("submitted_total", 0))
@@ -134,6 +134,14 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         tokens.add_metric([model, "output"], c["tokens_out"])
         cost.add_metric([model, "batch"], c["spent_usd"])
         cost.add_metric([model, "realtime"], c["realtime_usd"])
+    tenant_cost = CounterMetricFamily(
+        "batchrelay_tenant_cost_usd",
+        'Cost in USD by tenant, at batch and at real-time prices (no tenant: "").',
+        labels=["tenant", "pricing"],
+    )
+    for tenant, c in sorted(snapshot.tenant_costs.items()):
+        tenant_cost.add_metric([tenant, "batch"], c["spent_usd"])
+        tenant_cost.add_metric([tenant, "realtime"], c["realtime_usd"])
     return [
         items,
         submitted,
@@ -152,6 +160,7 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         stuck,
         tokens,
         cost,
+        tenant_cost,
     ]
 
 

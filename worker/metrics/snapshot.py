@@ -7,21 +7,22 @@ workers (and exporters) can run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from producers.replies import text
-from worker.metrics.cost import cost_by_model
+from worker.metrics.cost import cost_by_model, cost_by_tenant
 from worker.store import Store
 
 
 @dataclass(frozen=True)
 class PartitionStats:
-    """One (provider, endpoint, model) partition."""
+    """The partitions of one (provider, endpoint, model, tenant), their groups summed."""
 
     provider: str
     endpoint: str
     model: str
+    tenant: str
     counts: dict[str, int]
     queued: int
     delayed: int
@@ -50,6 +51,7 @@ class Snapshot:
     partitions: list[PartitionStats] = field(default_factory=list)
     batches: list[BatchStats] = field(default_factory=list)
     costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    tenant_costs: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _text(raw: Any) -> str:
@@ -76,7 +78,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
         pipe.lindex(keys.queue, 0)
         pipe.zcard(keys.dead)
         pipe.zcard(keys.batches)
-        pipe.hmget(keys.meta, ["backoff_until", "tokens_in_flight"])
+        pipe.hmget(store.keys.budget(p.provider, p.model), ["backoff_until", "tokens_in_flight"])
         pipe.smembers(keys.live)
         pipe.zrange(keys.leases, 0, -1)
         pipe.zcard(keys.file_cleanup)
@@ -111,6 +113,7 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
                 provider=p.provider,
                 endpoint=p.endpoint,
                 model=p.model,
+                tenant=p.tenant,
                 counts=counts,
                 queued=int(row[1] or 0),
                 delayed=int(row[2]),
@@ -140,4 +143,34 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
             BatchStats(provider=p.provider, status=_text(next(second)) or "unknown")
             for _ in leased_ids
         )
-    return Snapshot(stats, batches, cost_by_model(store))
+    return Snapshot(merged(stats), batches, cost_by_model(store), cost_by_tenant(store))
+
+
+def merged(stats: list[PartitionStats]) -> list[PartitionStats]:
+    """One entry per label set: a tenant's or a gateway batch's partitions (groups) of the
+    same provider, endpoint and model are summed, so metrics do not grow with groups."""
+    out: dict[tuple[str, str, str, str], PartitionStats] = {}
+    for s in stats:
+        label = (s.provider, s.endpoint, s.model, s.tenant)
+        seen = out.get(label)
+        if seen is None:
+            out[label] = s
+            continue
+        counts = dict(seen.counts)
+        for name, value in s.counts.items():
+            counts[name] = counts.get(name, 0) + value
+        out[label] = replace(
+            seen,
+            counts=counts,
+            queued=seen.queued + s.queued,
+            delayed=seen.delayed + s.delayed,
+            oldest_age=max(seen.oldest_age, s.oldest_age),
+            dead_letters=seen.dead_letters + s.dead_letters,
+            undelivered=seen.undelivered + s.undelivered,
+            batches_created=seen.batches_created + s.batches_created,
+            # The budget and its backoff belong to the model at the provider: one value.
+            backoff_seconds=max(seen.backoff_seconds, s.backoff_seconds),
+            tokens_in_flight=max(seen.tokens_in_flight, s.tokens_in_flight),
+            file_cleanups=seen.file_cleanups + s.file_cleanups,
+        )
+    return list(out.values())

@@ -192,6 +192,24 @@ class MarkDelivered(WorkerCall):
     ids: Sequence[str] = rest()
 
 
+@dataclass(frozen=True)
+class Withdraw(WorkerCall):
+    """End a partition's waiting items as dead, delivered, with a code (a cancelled group)."""
+
+    SCRIPT = "withdraw"
+    queue: str = key()
+    queue_state: str = key()
+    delayed: str = key()
+    counts: str = key()
+    item_prefix: str = arg()
+    segment_prefix: str = arg()
+    now: str = arg()
+    result_ttl: int = arg()
+    code: str = arg()
+    message: str = arg()
+    limit: int = arg()
+
+
 WORKER_CALLS: tuple[type[WorkerCall], ...] = (
     BatchTransition,
     ClaimSegments,
@@ -203,4 +221,5 @@ WORKER_CALLS: tuple[type[WorkerCall], ...] = (
     SettleSuccesses,
     TakeDeliveries,
     MarkDelivered,
+    Withdraw,
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -14,18 +13,27 @@ from worker.store.part import StorePart
 
 @dataclass(frozen=True)
 class Partition:
-    """One (provider, endpoint, model) partition, known by its tag."""
+    """One (provider, endpoint, model, tenant, group) partition, known by its tag."""
 
     tag: str
     endpoint: str
     model: str
     provider: str = DEFAULT_PROVIDER  # data written before providers existed names none
+    tenant: str = ""
+    group: str = ""
 
 
 def partition_of(tag: str, info: bytes | str) -> Partition:
     """A partition from its registry entry."""
     data = orjson.loads(info)
-    return Partition(tag, data["endpoint"], data["model"], data.get("provider", DEFAULT_PROVIDER))
+    return Partition(
+        tag,
+        data["endpoint"],
+        data["model"],
+        data.get("provider", DEFAULT_PROVIDER),
+        data.get("tenant", ""),
+        data.get("group", ""),
+    )
 
 
 class Partitions(StorePart):
@@ -43,25 +51,30 @@ class Partitions(StorePart):
             raise KeyError(f"unknown partition {tag}")
         return partition_of(tag, raw)
 
-    def meta(self, tag: str) -> dict[str, str]:
-        return text_hash(self.redis.hgetall(self.keys_of(tag).meta))
+    def budget(self, partition: Partition) -> dict[str, str]:
+        """The budget of the partition's model at its provider (keys.budget)."""
+        return text_hash(self.redis.hgetall(self._budget_key(partition)))
 
-    def add_meta(self, tag: str, name: str, amount: float) -> None:
-        self.redis.hincrbyfloat(self.keys_of(tag).meta, name, amount)
+    def add_in_flight(self, partition: Partition, tokens: float) -> None:
+        """Count a batch's estimated tokens in (or, negative, out of) flight."""
+        self.redis.hincrbyfloat(self._budget_key(partition), "tokens_in_flight", tokens)
 
-    def set_meta(self, tag: str, **fields: Any) -> None:
-        self.redis.hset(self.keys_of(tag).meta, mapping={k: str(v) for k, v in fields.items()})
-
-    def back_off(self, tag: str, now: float) -> float:
-        """Count a token_limit_exceeded strike and stop packing the partition for a while,
-        doubling with each strike (capped); returns the seconds. One HINCRBY, its reply used:
-        two collects striking at once count two strikes."""
-        keys = self.keys_of(tag)
-        strikes = int(self.redis.hincrby(keys.meta, "token_strikes", 1))
+    def back_off(self, partition: Partition, now: float) -> float:
+        """Count a token_limit_exceeded strike and stop packing the model at its provider for
+        a while, doubling with each strike (capped); returns the seconds. One HINCRBY, its
+        reply used: two collects striking at once count two strikes."""
+        key = self._budget_key(partition)
+        strikes = int(self.redis.hincrby(key, "token_strikes", 1))
         settings = self.settings
         delay = min(settings.token_backoff * 2 ** (strikes - 1), settings.token_backoff_max)
-        self.redis.hset(keys.meta, "backoff_until", repr(now + delay))
+        self.redis.hset(key, "backoff_until", repr(now + delay))
         return float(delay)
+
+    def clear_strikes(self, partition: Partition) -> None:
+        self.redis.hset(self._budget_key(partition), "token_strikes", 0)
+
+    def _budget_key(self, partition: Partition) -> str:
+        return self.keys.budget(partition.provider, partition.model)
 
     def counts(self, tag: str) -> dict[str, int]:
         """The partition's counters: items by state, deliveries, tokens."""
@@ -70,6 +83,29 @@ class Partitions(StorePart):
 
     def add_count(self, tag: str, name: str, amount: int) -> None:
         self.redis.hincrby(self.keys_of(tag).counts, name, amount)
+
+    def retire(self, partition: Partition) -> bool:
+        """Forget a group's partition (a gateway batch's) once all it held is delivered and
+        forgotten: its batches and dead letters gone from the indexes (a result TTL after
+        they finished), nothing queued. Keeps the registry, which every tick walks, from
+        growing with every group ever made. Returns whether it was retired."""
+        if not partition.group:
+            return False
+        keys = self.keys_of(partition.tag)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.counts)
+        for index in (keys.batches, keys.dead, keys.delayed, keys.queue, keys.leases):
+            pipe.exists(index)
+        counts, *indexes = pipe.execute()
+        pending = ("queued", "packed", "submitted", "succeeded", "failed", "dead")
+        states = {text(k): int(float(v)) for k, v in counts.items()}
+        if any(indexes) or not states.get("delivered") or any(states.get(s) for s in pending):
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self.keys.partitions, partition.tag)
+        pipe.delete(keys.counts, keys.queue_state, keys.live, keys.undelivered, keys.file_cleanup)
+        pipe.execute()
+        return True
 
     def forget_finished(self, tag: str, now: float) -> None:
         """Drop index entries older than the results: finished batches and dead letters

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from producers.keys import batch_partition
 from producers.replies import text
-from worker.store.calls import ClaimSegments, Promote
+from worker.store.calls import ClaimSegments, Promote, Withdraw
 from worker.store.part import StorePart
 
 SEGMENTS_PER_READ = 5
@@ -41,6 +41,25 @@ class Queues(StorePart):
     def depth(self, tag: str) -> int:
         """Items in the partition's queue (not counting those waiting out a backoff)."""
         return int(self.redis.hget(self.keys_of(tag).queue_state, "length") or 0)
+
+    def withdraw(self, tag: str, code: str, message: str, limit: int = 50) -> int:
+        """End the partition's waiting items (queued or in a retry backoff) as dead and
+        delivered, with ``code``; up to ``limit`` segments and delayed items a call."""
+        keys = self.keys_of(tag)
+        call = Withdraw(
+            queue=keys.queue,
+            queue_state=keys.queue_state,
+            delayed=keys.delayed,
+            counts=keys.counts,
+            item_prefix=keys.item_prefix,
+            segment_prefix=keys.segment_prefix,
+            now=repr(time.time()),
+            result_ttl=self.settings.result_ttl,
+            code=code,
+            message=message,
+            limit=limit,
+        )
+        return int(self.scripts.run(call))
 
     def oldest_enqueued(self, tag: str) -> float | None:
         """When the segment at the head of the queue opened, or None if the queue is empty."""

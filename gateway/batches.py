@@ -1,0 +1,210 @@
+"""`/v1/batches`: OpenAI's Batches API over batchrelay. A batch's lines become work items of a
+group of their own, packed into as many batches at the provider as the limits need; the
+client sees one batch whose request_counts grow (gateway/janitor.py moves it along).
+
+The routes are plain functions: FastAPI runs them in its thread pool, on the sync Backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from gateway.auth import Tenant
+from gateway.backend import Backend
+from gateway.batchstore import TERMINAL, GatewayBatch
+from gateway.errors import GatewayError, JsonResponse, invalid_request, missing_parameter
+from gateway.filestore import FileRecord
+from gateway.janitor import progress
+from gateway.output import lines
+from producers.models import Endpoint
+
+router = APIRouter()
+WINDOW = re.compile(r"^(\d{1,3})h$")
+MAX_WINDOW_HOURS = 168
+MAX_METADATA_KEYS, MAX_KEY_CHARS, MAX_VALUE_CHARS = 16, 64, 512
+CANCELLABLE = frozenset({"validating", "in_progress"})
+TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
+
+
+def backend_of(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+BackendDep = Annotated[Backend, Depends(backend_of)]
+
+
+def batch_object(backend: Backend, batch: GatewayBatch) -> dict[str, Any]:
+    """OpenAI's batch object."""
+    f = batch.fields
+    if batch.status in TERMINAL or not batch.partitions:
+        total = int(batch.number("total"))
+        completed, failed = int(batch.number("completed")), int(batch.number("failed"))
+    else:
+        done = progress(backend, batch)
+        total, completed, failed = done.total, done.completed, done.failed
+
+    def stamp(name: str) -> int | None:
+        return int(float(f[name])) if f.get(name) else None
+
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "endpoint": f["endpoint"],
+        "errors": batch.json("errors"),
+        "input_file_id": f["input_file_id"],
+        "completion_window": f["completion_window"],
+        "status": batch.status,
+        "output_file_id": f.get("output_file_id") or None,
+        "error_file_id": f.get("error_file_id") or None,
+        "created_at": stamp("created_at"),
+        "expires_at": stamp("expires_at"),
+        **{f"{name}_at": stamp(f"{name}_at") for name in TIMES},
+        "request_counts": {"total": total, "completed": completed, "failed": failed},
+        "metadata": batch.json("metadata"),
+    }
+
+
+def checked_metadata(metadata: Any) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA_KEYS:
+        raise invalid_request(
+            f"metadata must be an object of at most {MAX_METADATA_KEYS} keys", "metadata"
+        )
+    for key, value in metadata.items():
+        if len(key) > MAX_KEY_CHARS or not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+            raise invalid_request(
+                f"metadata keys are at most {MAX_KEY_CHARS} characters and values strings of "
+                f"at most {MAX_VALUE_CHARS}",
+                f"metadata.{key}",
+            )
+    return dict(metadata)
+
+
+def window_seconds(window: Any) -> float:
+    match = WINDOW.match(window) if isinstance(window, str) else None
+    if match is None or not 1 <= int(match[1]) <= MAX_WINDOW_HOURS:
+        raise invalid_request(
+            f"completion_window must be hours, '1h' to '{MAX_WINDOW_HOURS}h' (OpenAI takes '24h')",
+            "completion_window",
+        )
+    return int(match[1]) * 3600.0
+
+
+def tenant_queued(backend: Backend, tenant: str) -> int:
+    """Items of the tenant waiting to be packed, over its partitions."""
+    pipe = backend.redis.pipeline(transaction=False)
+    for partition in backend.store.partitions.all():
+        if partition.tenant == tenant:
+            keys = backend.keys.partition(partition.tag)
+            pipe.hget(keys.queue_state, "length")
+            pipe.zcard(keys.delayed)
+    return sum(int(n or 0) for n in pipe.execute())
+
+
+def check_room(backend: Backend, tenant: str) -> None:
+    """429 when the tenant has BATCHRELAY_GATEWAY_TENANT_MAX_QUEUED items waiting already."""
+    limit = backend.settings.gateway_tenant_max_queued
+    if limit is not None and tenant_queued(backend, tenant) >= limit:
+        raise GatewayError(
+            429,
+            f"Tenant {tenant} has {limit} or more requests queued; try again later.",
+            "rate_limit_error",
+            code="tenant_queue_full",
+            headers={"retry-after": "60"},
+        )
+
+
+@router.post("/v1/batches")
+def create_batch(
+    request: Request, backend: BackendDep, tenant: Tenant, body: Annotated[Any, Body()] = None
+) -> JsonResponse:
+    if not isinstance(body, dict):
+        raise invalid_request("The body must be a JSON object.")
+    for name in ("input_file_id", "endpoint", "completion_window"):
+        if not body.get(name):
+            raise missing_parameter(name)
+    endpoint = body["endpoint"]
+    if endpoint not in {e.value for e in Endpoint}:
+        raise invalid_request(f"The endpoint '{endpoint}' is not supported.", "endpoint")
+    seconds = window_seconds(body["completion_window"])
+    metadata = checked_metadata(body.get("metadata"))
+    record = backend.redis.hgetall(backend.keys.gateway_file(str(body["input_file_id"])))
+    if not record or FileRecord.from_hash(body["input_file_id"], record).tenant != tenant:
+        raise invalid_request(
+            f"No such File object: {body['input_file_id']}", "input_file_id", "file_not_found"
+        )
+    check_room(backend, tenant)
+    batch = backend.batches.create(
+        tenant, body["input_file_id"], endpoint, body["completion_window"], seconds, metadata
+    )
+    request.app.state.janitor.wake()
+    return JsonResponse(batch_object(backend, batch))
+
+
+@router.get("/v1/batches/{batch_id}")
+def retrieve_batch(batch_id: str, backend: BackendDep, tenant: Tenant) -> JsonResponse:
+    return JsonResponse(batch_object(backend, backend.batches.get(tenant, batch_id)))
+
+
+@router.get("/v1/batches")
+def list_batches(
+    backend: BackendDep,
+    tenant: Tenant,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JsonResponse:
+    found, more = backend.batches.page(tenant, after, limit)
+    data = [batch_object(backend, b) for b in found]
+    return JsonResponse(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )
+
+
+@router.post("/v1/batches/{batch_id}/cancel")
+def cancel_batch(
+    request: Request, batch_id: str, backend: BackendDep, tenant: Tenant
+) -> JsonResponse:
+    batch = backend.batches.get(tenant, batch_id)
+    if batch.status in ("cancelling", "cancelled"):
+        return JsonResponse(batch_object(backend, batch))
+    if not backend.batches.move(batch_id, CANCELLABLE, "cancelling"):
+        raise GatewayError(
+            409,
+            f"Cannot cancel a batch with status '{batch.status}'.",
+            "invalid_request_error",
+            code="batch_not_cancellable",
+        )
+    backend.batches.schedule(batch_id, 0)
+    request.app.state.janitor.wake()
+    return JsonResponse(batch_object(backend, backend.batches.get(tenant, batch_id)))
+
+
+class BatchFiles:
+    """The content of the batches' virtual output and error files (VirtualContent)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def content(self, record: FileRecord) -> AsyncIterator[bytes]:
+        batch_id = record.extra.get("batch")
+        batch = None if batch_id is None else self.backend.batches.load(batch_id)
+        if batch is None:  # its batch is forgotten (or it never had one): nothing to make it of
+            raise GatewayError(500, "The file's content is no longer available.", "server_error")
+        chunks = lines(self.backend, batch, record.extra["which"])
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
