@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from redis.exceptions import RedisError
 
-from gateway import batches, files, items
+from gateway import batches, files, items, webhooks
 from gateway.backend import Backend
 from gateway.config import load_tenants
 from gateway.errors import GatewayError, JsonResponse, install_error_handlers
@@ -32,7 +32,7 @@ from producers.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 
-ROUTERS: list[APIRouter] = [files.router, batches.router, items.router]
+ROUTERS: list[APIRouter] = [files.router, batches.router, items.router, webhooks.router]
 """Every router of the API, included by create_app in this order."""
 
 health = APIRouter()

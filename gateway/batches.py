@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 
 from gateway.auth import Tenant
 from gateway.backend import Backend
@@ -20,6 +20,7 @@ from gateway.errors import GatewayError, JsonResponse, invalid_request, missing_
 from gateway.filestore import FileRecord
 from gateway.janitor import progress
 from gateway.output import lines
+from gateway.state import BackendDep
 from producers.models import Endpoint
 
 router = APIRouter()
@@ -28,14 +29,6 @@ MAX_WINDOW_HOURS = 168
 MAX_METADATA_KEYS, MAX_KEY_CHARS, MAX_VALUE_CHARS = 16, 64, 512
 CANCELLABLE = frozenset({"validating", "in_progress"})
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
-
-
-def backend_of(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
-
-
-BackendDep = Annotated[Backend, Depends(backend_of)]
 
 
 def batch_object(backend: Backend, batch: GatewayBatch) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from gateway.backend import Backend
 from gateway.filestore import FileStore, VirtualContent
 from producers.keys import Keys
 from producers.settings import Settings
@@ -38,8 +39,14 @@ def virtual_files_of(request: Request) -> VirtualContent | None:
     return virtual
 
 
+def backend_of(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
 AppSettings = Annotated[Settings, Depends(settings_of)]
 RedisClient = Annotated[Redis, Depends(redis_of)]
 RedisKeys = Annotated[Keys, Depends(keys_of)]
 Files = Annotated[FileStore, Depends(files_of)]
 VirtualFiles = Annotated[VirtualContent | None, Depends(virtual_files_of)]
+BackendDep = Annotated[Backend, Depends(backend_of)]

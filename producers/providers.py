@@ -98,10 +98,19 @@ class Provider(BaseModel):
     prices: dict[str, Price] = Field(default_factory=dict)
     batch_discount: float | None = Field(None, ge=0, le=1)
     """The batch price as a share of the real-time one (none: the price table's)."""
+    webhook_secret_env: str | None = None
+    """The variable holding the secret that signs this account's batch webhooks, received at
+    the gateway's /webhooks/<name> (none: OPENAI_WEBHOOK_SECRET for the provider ``openai``)."""
 
     @property
     def key_env(self) -> str:
         return self.api_key_env or f"{self.kind.upper()}_API_KEY"
+
+    @property
+    def webhook_env(self) -> str | None:
+        if self.webhook_secret_env or self.kind != "openai":
+            return self.webhook_secret_env
+        return "OPENAI_WEBHOOK_SECRET" if self.name == DEFAULT else None
 
     @property
     def batch_limits(self) -> Limits:

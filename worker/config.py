@@ -65,6 +65,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             for name in (
                 "batchrelay.tick",
                 "batchrelay.poll",
+                "batchrelay.poll_batch",
                 "batchrelay.housekeeping",
                 "batchrelay.files",
             )

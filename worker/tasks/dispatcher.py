@@ -14,6 +14,9 @@ class CeleryDispatcher:
     def submit(self, batch_id: str, countdown: float | None = None) -> None:
         app.send_task("batchrelay.submit", args=[batch_id], countdown=countdown)
 
+    def poll(self, batch_id: str) -> None:
+        app.send_task("batchrelay.poll_batch", args=[batch_id])
+
     def collect(self, batch_id: str, countdown: float | None = None) -> None:
         app.send_task("batchrelay.collect", args=[batch_id], countdown=countdown)
 
