@@ -19,6 +19,7 @@ from gateway.batchstore import TERMINAL, GatewayBatch
 from gateway.errors import GatewayError, JsonResponse, invalid_request, missing_parameter
 from gateway.filestore import FileRecord
 from gateway.janitor import progress
+from gateway.limits import check_room
 from gateway.output import lines
 from gateway.state import BackendDep
 from producers.models import Endpoint
@@ -87,30 +88,6 @@ def window_seconds(window: Any) -> float:
             "completion_window",
         )
     return int(match[1]) * 3600.0
-
-
-def tenant_queued(backend: Backend, tenant: str) -> int:
-    """Items of the tenant waiting to be packed, over its partitions."""
-    pipe = backend.redis.pipeline(transaction=False)
-    for partition in backend.store.partitions.all():
-        if partition.tenant == tenant:
-            keys = backend.keys.partition(partition.tag)
-            pipe.hget(keys.queue_state, "length")
-            pipe.zcard(keys.delayed)
-    return sum(int(n or 0) for n in pipe.execute())
-
-
-def check_room(backend: Backend, tenant: str) -> None:
-    """429 when the tenant has BATCHRELAY_GATEWAY_TENANT_MAX_QUEUED items waiting already."""
-    limit = backend.settings.gateway_tenant_max_queued
-    if limit is not None and tenant_queued(backend, tenant) >= limit:
-        raise GatewayError(
-            429,
-            f"Tenant {tenant} has {limit} or more requests queued; try again later.",
-            "rate_limit_error",
-            code="tenant_queue_full",
-            headers={"retry-after": "60"},
-        )
 
 
 @router.post("/v1/batches")

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 
+from gateway import limits
 from gateway.auth import Tenant
 from gateway.errors import GatewayError, JsonResponse, invalid_request
 from producers.async_producer import AsyncProducer
@@ -51,9 +52,7 @@ def refused(error: InvalidItem) -> GatewayError:
 
 
 async def check_room(request: Request, tenant: str) -> None:
-    from gateway.batches import check_room as check_batch_room
-
-    await asyncio.to_thread(check_batch_room, request.app.state.backend, tenant)
+    await asyncio.to_thread(limits.check_room, request.app.state.backend, tenant)
 
 
 @router.post("/v1/items")

@@ -1,0 +1,68 @@
+"""Bad batch input files, as OpenAI answers them: the batch ends `failed` with line-numbered
+`errors` (or the upload is refused), and nothing of it is enqueued. No worker is needed: the
+gateway's janitor validates at create."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import openai
+import pytest
+from redis import Redis
+
+from tests.gateway.conftest import jsonl
+from tests.support.waiting import wait_for
+
+
+def create(client: openai.OpenAI, data: bytes) -> Any:
+    uploaded = client.files.create(file=("input.jsonl", io.BytesIO(data)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "validating"
+    wait_for(lambda: client.batches.retrieve(batch.id).status == "failed", 20, "batch failed")
+    return client.batches.retrieve(batch.id)
+
+
+def codes(batch: Any) -> list[tuple[str, int | None]]:
+    return [(error.code, error.line) for error in batch.errors.data]
+
+
+def test_a_csv_file_is_not_jsonl(acme: openai.OpenAI, redis: Redis) -> None:
+    failed = create(acme, b"custom_id,prompt\nr1,hello\nr2,world\n")
+    assert codes(failed) == [
+        ("invalid_json_line", 1),
+        ("invalid_json_line", 2),
+        ("invalid_json_line", 3),
+    ]
+    assert failed.failed_at and failed.request_counts.total == 0
+    assert not redis.keys("br:{*}:item:*")
+
+
+@pytest.mark.parametrize("line", [b"[1, 2]", b'"a string"', b"42", b"null"])
+def test_a_line_that_is_not_an_object(acme: openai.OpenAI, line: bytes) -> None:
+    failed = create(acme, jsonl(2) + line + b"\n")
+    assert codes(failed) == [("invalid_json_line", 3)]
+
+
+def test_a_file_of_blank_lines_has_no_requests(acme: openai.OpenAI, redis: Redis) -> None:
+    failed = create(acme, b"\n\n  \n")
+    assert codes(failed) == [("empty_file", None)]
+    assert not redis.keys("br:{*}:item:*")
+
+
+def test_an_empty_upload_is_refused(acme: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        acme.files.create(file=("input.jsonl", io.BytesIO(b"")), purpose="batch")
+    assert refused.value.code == "empty_file"
+
+
+def test_a_body_that_is_not_a_request(acme: openai.OpenAI) -> None:
+    line = (
+        b'{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", '
+        b'"body": {"messages": []}}'
+    )
+    failed = create(acme, line + b"\n")
+    [error] = failed.errors.data
+    assert (error.code, error.line, error.param) == ("invalid_request", 1, "body.model")
