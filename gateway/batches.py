@@ -25,7 +25,8 @@ from gateway.state import BackendDep
 from producers.models import Endpoint
 
 router = APIRouter()
-WINDOW = re.compile(r"^(\d{1,3})h$")
+WINDOW = re.compile(r"^(\d{1,6})([smh])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_WINDOW_HOURS = 168
 MAX_METADATA_KEYS, MAX_KEY_CHARS, MAX_VALUE_CHARS = 16, 64, 512
 CANCELLABLE = frozenset({"validating", "in_progress"})
@@ -81,13 +82,16 @@ def checked_metadata(metadata: Any) -> dict[str, str] | None:
 
 
 def window_seconds(window: Any) -> float:
+    """The gateway batch's own deadline: OpenAI's '24h', or any window from '1s' to '168h'
+    (the batches at the provider keep the provider's window)."""
     match = WINDOW.match(window) if isinstance(window, str) else None
-    if match is None or not 1 <= int(match[1]) <= MAX_WINDOW_HOURS:
+    seconds = int(match[1]) * UNIT_SECONDS[match[2]] if match else 0
+    if not 1 <= seconds <= MAX_WINDOW_HOURS * 3600:
         raise invalid_request(
-            f"completion_window must be hours, '1h' to '{MAX_WINDOW_HOURS}h' (OpenAI takes '24h')",
+            f"completion_window must be from '1s' to '{MAX_WINDOW_HOURS}h' (OpenAI takes '24h')",
             "completion_window",
         )
-    return int(match[1]) * 3600.0
+    return float(seconds)
 
 
 @router.post("/v1/batches")

@@ -126,6 +126,38 @@ def test_cancel_keeps_what_finished_and_withdraws_the_rest(
     assert sorted(e["custom_id"] for e in errors) == sorted(f"req-{i}" for i in range(20))
 
 
+def test_past_its_window_a_batch_expires_and_its_waiting_lines_are_reported(
+    stack: RunningGateway, cluster: Cluster
+) -> None:
+    client = stack.client(ACME_KEY)
+    done_early = client.batches.create(
+        input_file_id=upload(client, jsonl(5, prefix="early")),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
+    assert finished(client, done_early.id).status == "completed"
+    cluster.kill("beat")  # from here nothing is packed: the late lines wait past the window
+    batch = client.batches.create(
+        input_file_id=upload(client, jsonl(10, prefix="late")),
+        endpoint="/v1/chat/completions",
+        completion_window="3s",
+    )
+    done = finished(client, batch.id, 30)
+    assert done.status == "expired" and done.expired_at and done.expires_at
+    assert done.expires_at - done.created_at == 3
+    assert done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 10)
+    errors = output(client, done.error_file_id)
+    assert {e["error"]["code"] for e in errors} == {"batch_expired"}
+    assert sorted(e["custom_id"] for e in errors) == sorted(f"late-{i}" for i in range(10))
+    with pytest.raises(openai.BadRequestError):
+        client.batches.create(
+            input_file_id=upload(client, jsonl(1)),
+            endpoint="/v1/chat/completions",
+            completion_window="169h",
+        )
+
+
 def test_another_tenants_batch_and_files_are_not_found(stack: RunningGateway) -> None:
     acme, globex = stack.client(ACME_KEY), stack.client(GLOBEX_KEY, max_retries=0)
     file_id = upload(acme, jsonl(2))
