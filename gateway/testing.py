@@ -122,8 +122,11 @@ class RunningGateway:
             process.kill()
             process.wait()
 
-    def restart(self) -> None:
-        """Stop it and start it again on the same port."""
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop it (SIGKILL, with ``kill``) and start it again on the same port."""
+        if kill and self.process is not None:
+            self.process.kill()
+            self.process.wait()
         self.stop()
         self.start()
 
