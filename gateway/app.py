@@ -24,6 +24,7 @@ from gateway.config import load_tenants
 from gateway.errors import GatewayError, JsonResponse, install_error_handlers
 from gateway.filestore import FileStore
 from gateway.janitor import Janitor
+from gateway.metrics import RequestCounter
 from gateway.state import RedisClient
 from producers.async_producer import AsyncProducer
 from producers.connection import connect_async
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = Keys(settings.namespace)
     app.state.virtual_files = None
     install_error_handlers(app)
+    app.add_middleware(RequestCounter)
     app.include_router(health)
     for router in ROUTERS:
         app.include_router(router)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_PROVIDER = "openai"
+REQUEST_SECONDS_SUFFIX = " seconds"  # br:gw:requests: a route's time, beside its count
 
 
 @lru_cache(maxsize=4096)
@@ -253,6 +254,12 @@ class Keys:
     def gateway_open(self) -> str:
         """ZSET: gateway batches not finished yet, scored by when to look at each again."""
         return self.namespace("gw", "open")
+
+    @property
+    def gateway_requests(self) -> str:
+        """HASH: the gateway's requests counted by "<method> <route> <status>", and their
+        seconds by the same field with " seconds" after it (gateway/metrics.py)."""
+        return self.namespace("gw", "requests")
 
     @property
     def polls(self) -> str:

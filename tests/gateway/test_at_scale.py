@@ -96,7 +96,8 @@ def test_a_killed_worker_and_a_killed_gateway_lose_and_repeat_nothing(
         batch_id = run_batch(client, jsonl(lines))
         upstream = emulator.client()
         wait_for(lambda: upstream.batches.list().data, 120, "a batch at the provider")
-        at_kill = client.batches.retrieve(batch_id).request_counts.completed
+        counts_at_kill = client.batches.retrieve(batch_id).request_counts
+        at_kill = counts_at_kill.completed if counts_at_kill else 0
         cluster.signal("w1")  # SIGKILL; the supervisor starts it again
         gateway.restart(kill=True)
         wait_for(lambda: cluster.restarts >= 1, 30, "w1 restarted")

@@ -142,6 +142,19 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
     for tenant, c in sorted(snapshot.tenant_costs.items()):
         tenant_cost.add_metric([tenant, "batch"], c["spent_usd"])
         tenant_cost.add_metric([tenant, "realtime"], c["realtime_usd"])
+    requests = CounterMetricFamily(
+        "batchrelay_gateway_requests",
+        "Requests the gateway answered, over all replicas.",
+        labels=["method", "route", "status"],
+    )
+    request_seconds = CounterMetricFamily(
+        "batchrelay_gateway_request_seconds",
+        "Time the gateway spent answering them.",
+        labels=["method", "route", "status"],
+    )
+    for r in snapshot.gateway_requests:
+        requests.add_metric([r.method, r.route, r.status], r.count)
+        request_seconds.add_metric([r.method, r.route, r.status], r.seconds)
     return [
         items,
         submitted,
@@ -161,6 +174,8 @@ def build_metrics(snapshot: Snapshot) -> list[Metric]:
         tokens,
         cost,
         tenant_cost,
+        requests,
+        request_seconds,
     ]
 
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from producers.keys import REQUEST_SECONDS_SUFFIX
 from producers.replies import text
 from worker.metrics.cost import cost_by_model, cost_by_tenant
 from worker.store import Store
@@ -47,11 +48,23 @@ class BatchStats:
 
 
 @dataclass(frozen=True)
+class RequestStats:
+    """The gateway's requests of one method, route and status, over all replicas."""
+
+    method: str
+    route: str
+    status: str
+    count: int
+    seconds: float
+
+
+@dataclass
 class Snapshot:
     partitions: list[PartitionStats] = field(default_factory=list)
     batches: list[BatchStats] = field(default_factory=list)
     costs: dict[str, dict[str, float]] = field(default_factory=dict)
     tenant_costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    gateway_requests: list[RequestStats] = field(default_factory=list)
 
 
 def _text(raw: Any) -> str:
@@ -143,7 +156,29 @@ def read_snapshot(store: Store, now: float | None = None) -> Snapshot:
             BatchStats(provider=p.provider, status=_text(next(second)) or "unknown")
             for _ in leased_ids
         )
-    return Snapshot(merged(stats), batches, cost_by_model(store), cost_by_tenant(store))
+    return Snapshot(
+        merged(stats),
+        batches,
+        cost_by_model(store),
+        cost_by_tenant(store),
+        gateway_requests(store),
+    )
+
+
+def gateway_requests(store: Store) -> list[RequestStats]:
+    """The gateway's request counters (gateway/metrics.py), one entry per method, route and
+    status."""
+    raw = store.redis.hgetall(store.keys.gateway_requests)
+    counters = {_text(k): _number(v) for k, v in raw.items()}
+    found = []
+    for name, count in sorted(counters.items()):
+        parts = name.split(" ")
+        if name.endswith(REQUEST_SECONDS_SUFFIX) or len(parts) < 3:
+            continue
+        seconds = counters.get(name + REQUEST_SECONDS_SUFFIX, 0.0)
+        method, route, status = parts[0], " ".join(parts[1:-1]), parts[-1]
+        found.append(RequestStats(method, route, status, int(count), seconds))
+    return found
 
 
 def merged(stats: list[PartitionStats]) -> list[PartitionStats]:
