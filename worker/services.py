@@ -29,6 +29,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` can be listened on now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
     try:
         settings = Settings(redis_url=url)

@@ -9,6 +9,7 @@ import pytest
 from redis import Redis
 
 from gateway.testing import RunningGateway
+from producers.replies import text
 from producers.settings import Settings
 from tests.support.waiting import wait_for
 from worker.metrics.exporter import registry_for
@@ -38,5 +39,5 @@ def test_requests_are_counted_by_route_and_status(
     assert sample("batchrelay_gateway_requests_total", "/healthz", "200") is None
     seconds = sample("batchrelay_gateway_request_seconds_total", "/v1/files", "200")
     assert seconds is not None and 0 < seconds < 10
-    fields = {f.decode() for f in redis.hkeys("br:gw:requests")}
+    fields = {text(f) for f in redis.hkeys("br:gw:requests")}
     assert not any("file-nobody" in f for f in fields)

@@ -1,13 +1,16 @@
 """`batchrelay demo`: bring the stack up, push the Batch API tutorial's two reviews plus
-1,000 generated items through it, and print the two answers."""
+1,000 generated items through it, and print the two answers; then send the two reviews once
+more as a Batch API client would, through the gateway with the openai SDK."""
 
 from __future__ import annotations
 
 import argparse
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 from redis import Redis
 
 from producers.models import WorkItem
@@ -52,6 +55,41 @@ def answer_of(result: dict[str, Any] | None) -> str:
     return str(result["response"]["body"]["choices"][0]["message"]["content"])
 
 
+def gateway_answers(base_url: str, key: str, timeout: float) -> list[tuple[str, str]]:
+    """The tutorial's batch, unchanged but for its base URL: upload, create, poll, download."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key=key)
+    lines = [
+        orjson.dumps(
+            {
+                "custom_id": f"review-{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": review_item(f"r{n}", text).body,
+            }
+        )
+        for n, text in enumerate(REVIEWS, 1)
+    ]
+    uploaded = client.files.create(file=("reviews.jsonl", b"\n".join(lines)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    deadline = time.monotonic() + timeout
+    while batch.status not in ("completed", "failed", "expired", "cancelled"):
+        if time.monotonic() > deadline:
+            return [(text, f"(batch {batch.id} still {batch.status})") for text in REVIEWS]
+        time.sleep(1)
+        batch = client.batches.retrieve(batch.id)
+    if batch.output_file_id is None:
+        return [(text, f"(batch {batch.status})") for text in REVIEWS]
+    results = {}
+    for line in client.files.content(batch.output_file_id).text.splitlines():
+        record = orjson.loads(line)
+        results[record["custom_id"]] = answer_of(record)
+    return [(text, results.get(f"review-{n}", "(missing)")) for n, text in enumerate(REVIEWS, 1)]
+
+
 def run_demo(args: argparse.Namespace) -> int:
     options = StackOptions(
         data_dir=args.data_dir,
@@ -89,6 +127,10 @@ def run_demo(args: argparse.Namespace) -> int:
             return 1
         for item, text in zip(items, REVIEWS, strict=False):
             print(f"{text!r} -> {answer_of(producer.result(item.id))}")
+        if stack.gateway_url and stack.gateway_key:
+            print(f"the same through the gateway at {stack.gateway_url} (openai SDK):")
+            for text, answer in gateway_answers(stack.gateway_url, stack.gateway_key, args.timeout):
+                print(f"{text!r} -> {answer}")
         return 0
     finally:
         stack.stop()

@@ -1,10 +1,13 @@
 """`batchrelay up`: Redis (private if none answers), the emulator (without an API key), a
-worker, beat and Flower as child processes, stopped together on Ctrl-C or SIGTERM."""
+worker, beat, Flower and the gateway as child processes, stopped together on Ctrl-C or
+SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -14,12 +17,14 @@ from types import FrameType
 
 from producers.connection import safe_url
 from producers.errors import ConfigurationError
+from producers.extras import missing
 from worker.config import WORKER_QUEUES
 from worker.services import (
     DEFAULT_REDIS_URL,
     ProcessGroup,
     free_port,
     http_answers,
+    port_free,
     python_module,
     redis_answers,
     start_redis,
@@ -27,7 +32,8 @@ from worker.services import (
 )
 
 EMULATOR_KEY = "sk-batchrelay-emulator"
-RESTARTABLE = frozenset({"worker", "beat", "flower"})
+RESTARTABLE = frozenset({"worker", "beat", "flower", "gateway"})
+DEV_TENANT = "dev"
 
 
 @dataclass
@@ -36,6 +42,8 @@ class StackOptions:
     concurrency: int = 2
     flower: bool = True
     flower_port: int = 5555
+    gateway: bool = True
+    gateway_port: int = 8090
     force_emulator: bool = False
     private_redis: bool = False
     emulator_args: list[str] = field(default_factory=list)
@@ -51,6 +59,8 @@ class Stack:
         self.group = ProcessGroup()
         self.env: dict[str, str] = {**os.environ, **options.env}
         self.notes: list[str] = []
+        self.gateway_url: str | None = None
+        self.gateway_key: str | None = None
 
     def _redis(self) -> None:
         url = self.env.get("BATCHRELAY_REDIS_URL")
@@ -99,6 +109,26 @@ class Stack:
             self.env["ANTHROPIC_API_KEY"] = EMULATOR_KEY
             self.notes.append(f"anthropic: the emulator at {self.env['ANTHROPIC_BASE_URL']}")
 
+    def _gateway(self) -> None:
+        """The gateway on 127.0.0.1, with a dev tenant and a fresh key unless
+        BATCHRELAY_GATEWAY_KEYS names the tenants."""
+        if missing("gateway"):
+            self.notes.append("gateway: not started (pip install 'batchrelay[gateway]')")
+            return
+        if not self.env.get("BATCHRELAY_GATEWAY_KEYS"):
+            self.gateway_key = "sk-dev-" + secrets.token_hex(12)
+            self.env["BATCHRELAY_GATEWAY_KEYS"] = json.dumps({DEV_TENANT: self.gateway_key})
+        port = self.options.gateway_port
+        if not port_free(port):
+            port = free_port()
+        args = python_module("gateway", "--host", "127.0.0.1", "--port", str(port))
+        process = self.group.start("gateway", args, self.env, self.options.quiet)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_answers(url + "/healthz"), 30, "gateway", process)
+        self.gateway_url = url + "/v1"
+        key = f", dev key {self.gateway_key} (tenant {DEV_TENANT})" if self.gateway_key else ""
+        self.notes.append(f"gateway: {self.gateway_url}{key}")
+
     def start(self) -> dict[str, str]:
         try:
             self._redis()
@@ -140,6 +170,8 @@ class Stack:
                     quiet,
                 )
                 self.notes.append(f"flower: http://127.0.0.1:{self.options.flower_port}")
+            if self.options.gateway:
+                self._gateway()
         except BaseException:
             self.group.stop()
             raise
@@ -153,6 +185,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
     parser.add_argument("--flower-port", type=int, default=5555)
+    parser.add_argument("--no-gateway", action="store_true", help="do not start the gateway")
+    parser.add_argument(
+        "--gateway-port", type=int, default=8090, help="its port (a free one if taken)"
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".batchrelay"))
     parser.add_argument(
         "--private-redis",
@@ -167,6 +203,8 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         concurrency=args.concurrency,
         flower=not args.no_flower,
         flower_port=args.flower_port,
+        gateway=not args.no_gateway,
+        gateway_port=args.gateway_port,
         private_redis=args.private_redis,
     )
 
