@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Any
 
 import orjson
 
 from gateway.backend import Backend
 from gateway.batchstore import GatewayBatch
 from gateway.validation import LineChecker, Problem, file_lines
+from producers.models import PreparedItem
 
 log = logging.getLogger("batchrelay.gateway")
 UNIQUE_CHUNK = 1000
@@ -96,14 +96,14 @@ def enqueue(
             custom_ids.clear()
         keep_lock()
 
-    def items() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[PreparedItem]:
         lines = file_lines(backend.redis, backend.keys, batch.fields["input_file_id"])
         for number, raw in enumerate(lines):
             line = orjson.loads(raw)
             custom_ids.append(line["custom_id"].encode())
             if len(custom_ids) >= UNIQUE_CHUNK:
                 flush()
-            yield checker.item(number, line)
+            yield checker.prepared(number, line)
         flush()
 
     stream = items()

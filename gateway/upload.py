@@ -8,6 +8,8 @@ the upload off as soon as it is crossed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
@@ -127,11 +129,46 @@ def _too_large(max_file_bytes: int) -> GatewayError:
     )
 
 
-async def _flush(upload: _MultipartUpload, store: FileStore, file_id: str, final: bool) -> None:
-    """Push every full chunk waiting (and on ``final`` the rest) to Redis."""
+class _ChunkWriter:
+    """Pushes chunks to Redis in a task of its own, so the body keeps streaming in meanwhile
+    (a push waited for in the request loop made an upload twice as slow); at most
+    ``IN_FLIGHT`` chunks wait, so memory stays bounded."""
+
+    IN_FLIGHT = 2
+
+    def __init__(self, store: FileStore, file_id: str) -> None:
+        self.store = store
+        self.file_id = file_id
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.IN_FLIGHT)
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while (chunk := await self.queue.get()) is not None:
+            await self.store.push_chunk(self.file_id, chunk)
+
+    async def put(self, chunk: bytes | None) -> None:
+        """Queue a chunk (None: the end); raise the error a push failed with."""
+        if self.task.done():
+            await self.task
+        await self.queue.put(chunk)
+
+    async def finish(self) -> None:
+        await self.put(None)
+        await self.task
+
+    async def abandon(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+
+
+async def _flush(upload: _MultipartUpload, writer: _ChunkWriter, final: bool) -> None:
+    """Hand every full chunk waiting (and on ``final`` the rest) to the writer."""
     while len(upload.pending) >= CHUNK_BYTES or (final and upload.pending):
-        await store.push_chunk(file_id, bytes(upload.pending[:CHUNK_BYTES]))
+        with memoryview(upload.pending) as view:
+            chunk = bytes(view[:CHUNK_BYTES])
         del upload.pending[:CHUNK_BYTES]
+        await writer.put(chunk)
 
 
 async def receive_upload(
@@ -145,17 +182,20 @@ async def receive_upload(
     upload = _MultipartUpload(max_file_bytes)
     parser = MultipartParser(_boundary(request), upload.callbacks())
     file_id = new_file_id()
+    writer = _ChunkWriter(store, file_id)
     try:
         async for data in request.stream():
             parser.write(data)
             # A wrong purpose sent ahead of the file (as the SDK sends it) stops the upload.
             if (purpose := upload.fields.get("purpose")) is not None:
                 _check_purpose(purpose)
-            await _flush(upload, store, file_id, final=False)
+            await _flush(upload, writer, final=False)
         parser.finalize()
-        await _flush(upload, store, file_id, final=True)
+        await _flush(upload, writer, final=True)
+        await writer.finish()
         filename, purpose = _checked(upload)
     except BaseException as exc:
+        await writer.abandon()
         await store.discard_chunks(file_id)
         if isinstance(exc, _FileTooLarge):
             raise _too_large(max_file_bytes) from None

@@ -14,9 +14,10 @@ from typing import Any, cast
 import orjson
 from redis import Redis
 
+from gateway.batchstore import item_id
 from producers.errors import InvalidItem
 from producers.keys import Keys
-from producers.models import PreparedItem, Router, prepare
+from producers.models import PreparedItem, Router, assemble, prepare
 
 MAX_REPORTED_ERRORS = 1000
 CHUNKS_PER_READ = 8  # 8 MiB a round trip
@@ -79,12 +80,21 @@ class LineChecker:
     def item(self, number: int, line: dict[str, Any]) -> dict[str, Any]:
         """The work item of a line (0-based ``number``): its id is the idempotency key."""
         return {
-            "id": f"{self.batch_id}-{number}",
+            "id": item_id(self.batch_id, number),
             "endpoint": self.endpoint,
             "body": line["body"],
             "tenant": self.tenant,
             "group": self.batch_id,
         }
+
+    def prepared(self, number: int, line: dict[str, Any]) -> PreparedItem:
+        """The work item of a line that check() passed, without validating it again."""
+        item, body = item_id(self.batch_id, number), line["body"]
+        request = orjson.dumps(
+            {"custom_id": item, "method": "POST", "url": self.endpoint, "body": body}
+        )
+        provider = self.route(self.endpoint, body["model"], item, None)
+        return assemble(item, self.endpoint, body, provider, request, self.tenant, self.batch_id)
 
     def parse(self, number: int, raw: bytes) -> dict[str, Any] | None:
         """The line as an object with the four fields the Batch API requires, or None."""
@@ -142,16 +152,22 @@ class LineChecker:
         return prepared, custom_id
 
     def check_unique(self, numbered: list[tuple[int, str]]) -> None:
-        """Report the custom_ids of ``numbered`` lines that an earlier line had."""
+        """Report the custom_ids of ``numbered`` lines that an earlier line had: two commands
+        a chunk, whatever its size."""
+        ids = [custom_id for _, custom_id in numbered]
         pipe = self.redis.pipeline(transaction=False)
-        for _, custom_id in numbered:
-            pipe.sadd(self.seen_key, custom_id)
+        pipe.smismember(self.seen_key, ids)
+        pipe.sadd(self.seen_key, *ids)
         pipe.expire(self.seen_key, SEEN_TTL)
-        added = pipe.execute()
-        for (number, custom_id), new in zip(numbered, added, strict=False):
-            if not new:
+        seen_before, added, _ = pipe.execute()
+        if added == len(ids):
+            return  # the common case: nothing seen before, no two alike in the chunk
+        in_chunk: set[str] = set()
+        for (number, custom_id), before in zip(numbered, seen_before, strict=True):
+            if before or custom_id in in_chunk:
                 message = (
                     f"The custom_id '{custom_id}' for this request is a duplicate of another "
                     "request. The custom_id parameter must be unique for each request in a batch."
                 )
                 self.fail("duplicate_custom_id", number + 1, message, "custom_id")
+            in_chunk.add(custom_id)

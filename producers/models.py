@@ -101,9 +101,9 @@ def body_problem(endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, str] | 
     return None
 
 
-def embedding_inputs(endpoint: Endpoint, body: dict[str, Any]) -> int:
+def embedding_inputs(endpoint: str, body: dict[str, Any]) -> int:
     """How many inputs an item adds to a batch's 50,000 embedding-input limit."""
-    if endpoint is not Endpoint.EMBEDDINGS:
+    if endpoint != Endpoint.EMBEDDINGS:
         return 0
     value = body.get("input")
     if isinstance(value, list) and value and not isinstance(value[0], int):
@@ -363,8 +363,32 @@ def prepare(
             f"request line is {len(line)} bytes, over the per-item limit of {max_line_bytes} bytes"
         )
         raise InvalidItem([Rejection(index, given, "body", message)])
-    callback = fields.get("callback")
-    metadata = fields.get("metadata")
+    return assemble(
+        item_id,
+        endpoint,
+        body,
+        provider,
+        line,
+        fields.get("tenant") or "",
+        fields.get("group") or "",
+        fields.get("callback"),
+        fields.get("metadata"),
+    )
+
+
+def assemble(
+    item_id: str,
+    endpoint: str,
+    body: dict[str, Any],
+    provider: str,
+    line: bytes,
+    tenant: str = "",
+    group: str = "",
+    callback: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> PreparedItem:
+    """The PreparedItem of an item validated already (by prepare, or by the gateway's check of
+    the same bytes): ``line`` is its request line."""
     record = FIELD_SEPARATOR.join(
         (
             item_id.encode(),
@@ -375,12 +399,4 @@ def prepare(
         )
     )
     # Endpoint is a StrEnum: the member is its value, for orjson and as a partition key alike.
-    return PreparedItem(
-        item_id,
-        endpoint,
-        body["model"],
-        provider,
-        record,
-        fields.get("tenant") or "",
-        fields.get("group") or "",
-    )
+    return PreparedItem(item_id, endpoint, body["model"], provider, record, tenant, group)

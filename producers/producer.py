@@ -84,7 +84,7 @@ class Producer:
         self._run(lambda: self._writer.register_plan(tag, item))
 
     def submit_many(
-        self, items: Iterable[WorkItem | dict[str, Any]], *, strict: bool = False
+        self, items: Iterable[WorkItem | dict[str, Any] | PreparedItem], *, strict: bool = False
     ) -> SubmitReport:
         """Store many items, pipelined; a bad item is reported and never blocks the others.
 
@@ -112,7 +112,7 @@ class Producer:
         return report
 
     def _windows(
-        self, items: Iterable[WorkItem | dict[str, Any]], report: SubmitReport
+        self, items: Iterable[WorkItem | dict[str, Any] | PreparedItem], report: SubmitReport
     ) -> Iterator[list[PreparedItem]]:
         windows = Windows(self.settings.item_byte_limit(), self._route, report.rejected)
         for raw in items:

@@ -37,12 +37,12 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 import zlib
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from producers.errors import ConfigurationError
 from producers.keys import DEFAULT_PROVIDER
@@ -144,7 +144,6 @@ class Providers(BaseModel):
 
     providers: dict[str, Provider]
     routes: list[Route] = Field(min_length=1)
-    _routed: dict[tuple[str, str], tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -193,11 +192,17 @@ class Providers(BaseModel):
             return usable[0]
         return usable[zlib.crc32(item_id.encode()) % len(usable)]
 
+    @cached_property
+    def routed(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(endpoint, model) -> the providers _candidates found. A cached_property, in the
+        instance's __dict__: a pydantic private attribute costs a __getattr__ call per item."""
+        return {}
+
     def _candidates(self, endpoint: str, model: str) -> tuple[str, ...]:
         """The providers of the first route that matches and takes the endpoint (cached: it
         runs for every item)."""
         key = (endpoint, model)
-        found = self._routed.get(key)
+        found = self.routed.get(key)
         if found is None:
             found = ()
             for route in self.routes:
@@ -205,8 +210,8 @@ class Providers(BaseModel):
                     found = tuple(p for p in route.providers if self.providers[p].takes(endpoint))
                     if found:
                         break
-            if len(self._routed) < 10_000:
-                self._routed[key] = found
+            if len(self.routed) < 10_000:
+                self.routed[key] = found
         return found
 
 

@@ -26,14 +26,18 @@ class Windows:
         self.window: list[PreparedItem] = []
         self.index = 0
 
-    def add(self, raw: WorkItem | dict[str, Any]) -> list[PreparedItem] | None:
-        """Prepare the next item; return the window it filled, if it did."""
+    def add(self, raw: WorkItem | dict[str, Any] | PreparedItem) -> list[PreparedItem] | None:
+        """Prepare the next item (a PreparedItem is taken as it is: validated already);
+        return the window it filled, if it did."""
         index, self.index = self.index, self.index + 1
-        try:
-            self.window.append(prepare(raw, index, self.max_line_bytes, self.route))
-        except InvalidItem as error:
-            self.rejected.extend(error.rejections)
-            return None
+        if isinstance(raw, PreparedItem):
+            self.window.append(raw)
+        else:
+            try:
+                self.window.append(prepare(raw, index, self.max_line_bytes, self.route))
+            except InvalidItem as error:
+                self.rejected.extend(error.rejections)
+                return None
         if len(self.window) < WINDOW:
             return None
         full, self.window = self.window, []

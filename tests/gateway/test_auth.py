@@ -16,7 +16,7 @@ from gateway.config import load_tenants
 from gateway.testing import RunningGateway, child_env, free_port, running_gateway
 from producers.errors import ConfigurationError
 from producers.settings import Settings
-from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, gateway_env, jsonl
+from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, gateway_env, gateway_keys, jsonl
 from tests.support.cli import cli
 
 WRONG_KEY = "sk-not-a-tenant-4c1e97b25d"
@@ -63,7 +63,7 @@ def test_a_missing_key_is_401_invalid_api_key(
 def test_an_upload_with_a_wrong_key_stores_nothing(gateway: RunningGateway, redis: Redis) -> None:
     with pytest.raises(openai.AuthenticationError):
         gateway.client(WRONG_KEY).files.create(file=("r.jsonl", jsonl(10)), purpose="batch")
-    assert redis.keys("br:gw:*") == []
+    assert gateway_keys(redis) == []
 
 
 def test_bad_keys_are_logged_by_digest_only(gateway: RunningGateway) -> None:

@@ -19,7 +19,7 @@ from gateway.filestore import FileRecord, FileStore, new_file_id
 from producers.connection import connect_async
 from producers.keys import Keys
 from producers.settings import Settings
-from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, TENANT_KEYS
+from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, TENANT_KEYS, gateway_keys
 
 
 class NumberedLines:
@@ -93,7 +93,7 @@ def test_a_virtual_files_content_comes_from_the_hook(
     with pytest.raises(openai.NotFoundError):
         sdk(http, GLOBEX_KEY).files.content(file_id)
     assert client.files.delete(file_id).deleted
-    assert redis.keys("br:gw:*") == []
+    assert gateway_keys(redis) == []
 
 
 def test_a_virtual_file_of_no_batch_is_a_500_in_the_envelope(settings: Settings) -> None:
