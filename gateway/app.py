@@ -1,12 +1,12 @@
 """The FastAPI app: its routers, its errors in OpenAI's envelope, and what it keeps on
 ``app.state`` for the routes.
 
-``app.state`` holds ``settings`` (Settings), ``tenants`` (auth.Tenants), ``keys``
-(producers.keys.Keys of the namespace), ``virtual_files`` (filestore.VirtualContent or None)
-from create_app on, and while the app runs (the lifespan): ``redis`` (one redis.asyncio
-client), ``files`` (FileStore), ``producer`` (AsyncProducer, for /v1/items), ``backend``
-(gateway.backend.Backend, the sync side of /v1/batches) and ``janitor`` (the thread that moves
-batches along). gateway.state gives routes typed access to the first ones.
+``app.state`` holds ``settings`` (Settings), ``tenants`` (auth.Tenants) and ``keys``
+(producers.keys.Keys of the namespace) from create_app on, and while the app runs (the
+lifespan): ``redis`` (one redis.asyncio client), ``files`` (FileStore), ``producer``
+(AsyncProducer, for /v1/items), ``backend`` (gateway.backend.Backend, the sync side of
+/v1/batches) and ``janitor`` (the thread that moves batches along). gateway.state gives
+routes typed access to them.
 """
 
 from __future__ import annotations
@@ -59,8 +59,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The batch side is sync: its routes run in the thread pool, its janitor in a thread.
     backend = Backend(settings)
     app.state.backend = backend
-    if app.state.virtual_files is None:
-        app.state.virtual_files = batches.BatchFiles(backend)
     janitor = Janitor(backend)
     app.state.janitor = janitor
     janitor.start()
@@ -85,7 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tenants = load_tenants(settings)
     app.state.keys = Keys(settings.namespace)
-    app.state.virtual_files = None
     install_error_handlers(app)
     app.add_middleware(RequestCounter)
     app.include_router(health)

@@ -7,10 +7,8 @@ The routes are plain functions: FastAPI runs them in its thread pool, on the syn
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Body, Query, Request
 
 from gateway.auth import Tenant
@@ -20,7 +18,6 @@ from gateway.errors import GatewayError, JsonResponse, invalid_request, missing_
 from gateway.filestore import FileRecord
 from gateway.janitor import progress
 from gateway.limits import check_room
-from gateway.output import lines
 from gateway.state import BackendDep
 from producers.models import Endpoint
 
@@ -163,22 +160,3 @@ def cancel_batch(
     backend.batches.schedule(batch_id, 0)
     request.app.state.janitor.wake()
     return JsonResponse(batch_object(backend, backend.batches.get(tenant, batch_id)))
-
-
-class BatchFiles:
-    """The content of the batches' virtual output and error files (VirtualContent)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    async def content(self, record: FileRecord) -> AsyncIterator[bytes]:
-        batch_id = record.extra.get("batch")
-        batch = None if batch_id is None else self.backend.batches.load(batch_id)
-        if batch is None:  # its batch is forgotten (or it never had one): nothing to make it of
-            raise GatewayError(500, "The file's content is no longer available.", "server_error")
-        chunks = lines(self.backend, batch, record.extra["which"])
-        while True:
-            chunk = await anyio.to_thread.run_sync(next, chunks, None)
-            if chunk is None:
-                return
-            yield chunk

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -11,9 +10,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
 from gateway.auth import Tenant
-from gateway.errors import GatewayError, JsonResponse
+from gateway.errors import JsonResponse
 from gateway.filestore import MAX_LIST_LIMIT
-from gateway.state import AppSettings, Files, VirtualFiles
+from gateway.state import AppSettings, Files
 from gateway.upload import receive_upload
 
 log = logging.getLogger("batchrelay.gateway")
@@ -48,34 +47,14 @@ async def retrieve_file(file_id: str, tenant: Tenant, files: Files) -> JsonRespo
 
 
 @router.get("/{file_id}/content")
-async def file_content(
-    file_id: str, tenant: Tenant, files: Files, virtual_files: VirtualFiles
-) -> StreamingResponse:
+async def file_content(file_id: str, tenant: Tenant, files: Files) -> StreamingResponse:
     record = await files.get(tenant, file_id)
-    headers = {"content-disposition": f"attachment; filename*=UTF-8''{quote(record.filename)}"}
-    if not record.is_virtual:
-        headers["content-length"] = str(record.bytes)
-        body = files.chunks(file_id)
-    elif virtual_files is not None:
-        # Generated content: its length is known once it is sent, so it goes chunked. Its
-        # first chunk is made before the answer starts, so a failure is still an error answer.
-        body = primed(virtual_files.content(record))
-        await anext(body)
-    else:
-        log.error("file %s is virtual and no app.state.virtual_files is set", file_id)
-        raise GatewayError(500, "The file's content is not available.", "server_error")
+    headers = {
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(record.filename)}",
+        "content-length": str(record.bytes),
+    }
+    body = files.chunks(file_id)
     return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
-
-
-async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``chunks``, started: the first anext() runs up to the first chunk and yields nothing,
-    the next ones give every chunk."""
-    first = await anext(chunks, None)
-    yield b""
-    if first is not None:
-        yield first
-    async for chunk in chunks:
-        yield chunk
 
 
 @router.delete("/{file_id}")

@@ -3,8 +3,8 @@ per tenant (producers/keys.md, ``gw:file``).
 
 An upload's chunks are pushed as they arrive, with a TTL, and the record is written after the
 last one, in one MULTI that also drops the TTL: a half upload is never visible, and one cut
-off by a dying gateway expires by itself. A virtual file has a record and no chunks; its
-content comes from ``app.state.virtual_files`` (VirtualContent).
+off by a dying gateway expires by itself. A batch's output and error files are written the
+same way when it finishes (gateway/output.py), and expire with its results.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import builtins
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -29,10 +29,6 @@ PENDING_UPLOAD_TTL = 3600
 MAX_LIST_LIMIT = 10_000
 LIST_WINDOW = 1000
 """Index entries read per round while a list filters by purpose."""
-
-UPLOAD = "upload"
-VIRTUAL = "virtual"
-RECORD_FIELDS = frozenset({"tenant", "filename", "purpose", "bytes", "created_at", "kind"})
 
 
 Text = builtins.bytes | str
@@ -49,7 +45,7 @@ def new_file_id() -> str:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One file: its record's fields, and any ``extra`` fields a virtual file was given."""
+    """One file's record."""
 
     id: str
     tenant: str
@@ -57,24 +53,16 @@ class FileRecord:
     purpose: str
     bytes: int
     created_at: int
-    kind: str = UPLOAD
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def is_virtual(self) -> bool:
-        return self.kind == VIRTUAL
 
     def fields(self) -> dict[str, str | int]:
         """The record's HASH."""
-        own: dict[str, str | int] = {
+        return {
             "tenant": self.tenant,
             "filename": self.filename,
             "purpose": self.purpose,
             "bytes": self.bytes,
             "created_at": self.created_at,
-            "kind": self.kind,
         }
-        return {**self.extra, **own}
 
     @classmethod
     def from_hash(cls, file_id: str, raw: Mapping[Text, Text]) -> FileRecord:
@@ -87,8 +75,6 @@ class FileRecord:
             purpose=values["purpose"],
             bytes=int(values["bytes"]),
             created_at=int(values["created_at"]),
-            kind=values.get("kind", UPLOAD),
-            extra={k: v for k, v in values.items() if k not in RECORD_FIELDS},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -104,12 +90,6 @@ class FileRecord:
             "status_details": None,
             "expires_at": None,
         }
-
-
-class VirtualContent(Protocol):
-    """What ``app.state.virtual_files`` implements: the bytes of a virtual file, generated."""
-
-    def content(self, record: FileRecord) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -160,30 +140,6 @@ class FileStore:
     async def discard_chunks(self, file_id: str) -> None:
         """Drop the chunks of an upload that failed."""
         await self.redis.delete(self.keys.gateway_file_chunks(file_id))
-
-    # -- virtual files ----------------------------------------------------------------------
-
-    async def create_virtual(
-        self,
-        tenant: str,
-        file_id: str,
-        filename: str,
-        purpose: str,
-        bytes: int,
-        extra_fields: Mapping[str, str] | None = None,
-    ) -> FileRecord:
-        """Register a file whose content VirtualContent generates; ``extra_fields`` are kept in
-        its record (FileRecord.extra), e.g. the batch it belongs to."""
-        extra = dict(extra_fields or {})
-        if clash := RECORD_FIELDS.intersection(extra):
-            raise ValueError(f"extra_fields may not set {sorted(clash)}")
-        record = FileRecord(
-            file_id, tenant, filename, purpose, bytes, int(time.time()), VIRTUAL, extra
-        )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            self.write_record(pipe, record)
-            await pipe.execute()
-        return record
 
     def write_record(self, pipe: Pipeline, record: FileRecord) -> None:
         """Queue the writes of a record and its index entry on ``pipe``, so a caller can make
@@ -254,7 +210,7 @@ class FileStore:
         return [FileRecord.from_hash(i, raw) for i, raw in zip(file_ids, raws, strict=True) if raw]
 
     async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
-        """An upload's bytes, one chunk (one LRANGE) at a time; a delete meanwhile ends it."""
+        """A file's bytes, one chunk (one LRANGE) at a time; a delete meanwhile ends it."""
         key = self.keys.gateway_file_chunks(file_id)
         index = 0
         while chunk := cast(list[bytes], await self.redis.lrange(key, index, index)):

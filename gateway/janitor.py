@@ -3,8 +3,8 @@ under a lock of its own, so replicas share the work and a dead one's batch is ta
 another a lease later.
 
 validating -> intake (gateway/intake.py) -> in_progress -> its items counted as the workers
-deliver them -> finalizing -> completed, with an output and an error file generated from the
-results. Past its deadline, or once cancelled, a batch's waiting items are withdrawn (dead,
+deliver them -> finalizing -> completed, with an output and an error file written from the
+results (gateway/output.py). Past its deadline, or once cancelled, a batch's waiting items are withdrawn (dead,
 `batch_expired` or `batch_cancelled`), its batches at the provider cancelled (their finished
 lines kept), and it ends `expired` or `cancelled` once nothing of it is left in flight."""
 
@@ -21,9 +21,8 @@ from redis.exceptions import LockError
 
 from gateway.backend import Backend
 from gateway.batchstore import GatewayBatch
-from gateway.filestore import VIRTUAL, FileRecord, new_file_id
 from gateway.intake import intake
-from gateway.output import ERRORS, OUTPUT, lines
+from gateway.output import ERRORS, OUTPUT, write_file
 from producers.errors import BatchrelayError
 from producers.replies import text
 
@@ -73,33 +72,13 @@ def withdraw(backend: Backend, batch: GatewayBatch, code: str) -> None:
                     log.warning("gateway batch %s: cancelling %s: %s", batch.id, ours.id, error)
 
 
-def register_file(backend: Backend, batch: GatewayBatch, which: str) -> str:
-    """A virtual file for the batch's output or errors; its bytes are counted once, here."""
-    size = sum(len(chunk) for chunk in lines(backend, batch, which))
-    record = FileRecord(
-        new_file_id(),
-        batch.tenant,
-        f"{batch.id}_{which}.jsonl",
-        "batch_output",
-        size,
-        int(time.time()),
-        VIRTUAL,
-        {"batch": batch.id, "which": which},
-    )
-    pipe = backend.redis.pipeline(transaction=True)
-    pipe.hset(backend.keys.gateway_file(record.id), mapping=record.fields())  # type: ignore[arg-type]
-    pipe.zadd(backend.keys.gateway_files(record.tenant), {record.id: time.time()})
-    pipe.execute()
-    return record.id
-
-
 def finalize(backend: Backend, batch: GatewayBatch, done: Progress, final: str) -> None:
     """Generate the batch's files and end it (a janitor that died here is followed by one
     that does it again)."""
     if not backend.batches.move(batch.id, OPEN, "finalizing"):
         return
-    output = register_file(backend, batch, OUTPUT) if done.completed else None
-    errors = register_file(backend, batch, ERRORS) if done.failed else None
+    output = write_file(backend, batch, OUTPUT) if done.completed else None
+    errors = write_file(backend, batch, ERRORS) if done.failed else None
     backend.batches.move(
         batch.id,
         frozenset({"finalizing"}),

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from gateway.backend import Backend
-from gateway.filestore import FileStore, VirtualContent
+from gateway.filestore import FileStore
 from producers.keys import Keys
 from producers.settings import Settings
 
@@ -34,11 +34,6 @@ def files_of(request: Request) -> FileStore:
     return files
 
 
-def virtual_files_of(request: Request) -> VirtualContent | None:
-    virtual: VirtualContent | None = request.app.state.virtual_files
-    return virtual
-
-
 def backend_of(request: Request) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
@@ -48,5 +43,4 @@ AppSettings = Annotated[Settings, Depends(settings_of)]
 RedisClient = Annotated[Redis, Depends(redis_of)]
 RedisKeys = Annotated[Keys, Depends(keys_of)]
 Files = Annotated[FileStore, Depends(files_of)]
-VirtualFiles = Annotated[VirtualContent | None, Depends(virtual_files_of)]
 BackendDep = Annotated[Backend, Depends(backend_of)]

@@ -16,7 +16,10 @@ import orjson
 import pytest
 from redis import Redis
 
+from gateway.backend import Backend
+from gateway.output import OUTPUT, write_file
 from gateway.testing import RunningGateway, running_gateway
+from producers.settings import Settings
 from tests.emulator.test_tutorial_client import TUTORIAL_SCRIPT
 from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, gateway_env, jsonl
 from tests.support.cluster import Cluster
@@ -70,7 +73,23 @@ def test_a_batch_comes_back_as_openai_returns_it(stack: RunningGateway) -> None:
     assert all(line["response"]["status_code"] == 200 and line["error"] is None for line in lines)
     listed = client.batches.list()
     assert [b.id for b in listed.data] == [batch.id]
-    assert client.files.retrieve(done.output_file_id).purpose == "batch_output"
+    record = client.files.retrieve(done.output_file_id)
+    assert record.purpose == "batch_output"
+    content = client.files.content(done.output_file_id)
+    assert int(content.response.headers["content-length"]) == record.bytes == len(content.content)
+    # A janitor that writes the file again (its first one died) replaces it, same id.
+    backend = Backend(Settings(redis_url=stack.env["BATCHRELAY_REDIS_URL"]))
+    try:
+        gateway_batch = backend.batches.load(batch.id)
+        assert gateway_batch is not None
+        assert write_file(backend, gateway_batch, OUTPUT) == done.output_file_id
+        assert client.files.content(done.output_file_id).content == content.content
+        outputs = [f.id for f in client.files.list() if f.purpose == "batch_output"]
+        assert outputs == [done.output_file_id]
+        ttl = backend.redis.ttl(f"br:gw:file:{done.output_file_id}:chunks")
+        assert 0 < ttl <= backend.settings.result_ttl  # it expires with the results
+    finally:
+        backend.close()
 
 
 def test_a_bad_file_fails_the_batch_with_numbered_errors_and_queues_nothing(

@@ -28,7 +28,7 @@ def test_upload_retrieve_and_content_round_trip(acme: openai.OpenAI, redis: Redi
     assert acme.files.retrieve(created.id) == created
     assert acme.files.content(created.id).content == data
     record = redis.hgetall(f"br:gw:file:{created.id}")
-    assert record[b"tenant"] == b"acme" and record[b"kind"] == b"upload"
+    assert record[b"tenant"] == b"acme" and record[b"purpose"] == b"batch"
     assert redis.lrange(f"br:gw:file:{created.id}:chunks", 0, -1) == [data]
     assert redis.ttl(f"br:gw:file:{created.id}:chunks") == -1  # kept for good
 
