@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.collecting import run_collect, run_collect_anthropic
 from bench.endtoend import run_end_to_end
-from bench.gateway import run_gateway
+from bench.gateway import run_gateway, run_gateway_memory
 from bench.machine import machine, machine_line
 from bench.memory import run_memory
 from bench.packing import run_pack
@@ -35,13 +35,14 @@ class Sizes:
     memory_lines: int
     end_to_end: int
     gateway: int
+    gateway_memory_bytes: int
     repeats: int
     short_repeats: int  # pack and collect run for a tenth of a second or so: noise weighs more
     profile: int
 
 
-FULL = Sizes(100_000, 10_000, 50_000, 50_000, 50_000, 100_000, 50_000, 3, 7, 50_000)
-QUICK = Sizes(10_000, 1_000, 10_000, 10_000, 5_000, 4_000, 5_000, 2, 2, 10_000)
+FULL = Sizes(100_000, 10_000, 50_000, 50_000, 50_000, 100_000, 50_000, 10**9, 3, 7, 50_000)
+QUICK = Sizes(10_000, 1_000, 10_000, 10_000, 5_000, 4_000, 5_000, 50 * 10**6, 2, 2, 10_000)
 
 
 def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result | list[Result]]]:
@@ -57,6 +58,7 @@ def benchmarks(sizes: Sizes) -> dict[str, Callable[[RedisTarget], Result | list[
         "collect_memory": lambda t: run_memory(t, sizes.memory_lines),
         "end_to_end": lambda t: run_end_to_end(t, sizes.end_to_end),
         "gateway": lambda t: run_gateway(t, sizes.gateway, r),
+        "gateway_memory": lambda t: run_gateway_memory(t, sizes.gateway_memory_bytes),
     }
 
 

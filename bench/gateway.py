@@ -1,8 +1,10 @@
 """The gateway as a Batch API: a 50,000-line file's upload and create, and its output's
 download, each against the emulator doing the same alone, through the same openai SDK.
 
-- intake: subject = upload to the gateway + create + every line enqueued (the batch is
-  in_progress); baseline = upload of the same file to the emulator + create there.
+- intake: subject = upload to the gateway + create (what a client waits for; the batch is then
+  `validating`, as OpenAI's is); baseline = the same upload + create at the emulator. How long
+  the gateway then takes to check and enqueue every line (until `in_progress`) is reported
+  beside it.
 - download: subject = streaming the gateway batch's output file (generated from the results
   in Redis); baseline = streaming the emulator's output file of the batch that ran those lines.
 
@@ -20,6 +22,7 @@ from typing import Any
 
 import openai
 
+from bench import items
 from bench.endtoend import EMULATOR_TIMING, worker_env, write_inputs
 from bench.processes import running_workers
 from bench.redis_target import RedisTarget
@@ -76,6 +79,7 @@ def run_gateway(target: RedisTarget, count: int, repeats: int) -> list[Result]:
         )
         upstream = emulator.client(timeout=600)
         intake = Timings(count), Timings(count)  # (baseline, subject)
+        enqueued: list[float] = []
         gateway_batches = []
         with running_gateway(env) as gateway:
             client = gateway.client(KEY, timeout=600)
@@ -86,8 +90,9 @@ def run_gateway(target: RedisTarget, count: int, repeats: int) -> list[Result]:
                 intake[0].seconds.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 created = upload_and_create(client, path)
-                wait_status(client, created.id, ("in_progress", *TERMINAL), 600)
                 intake[1].seconds.append(time.perf_counter() - start)
+                wait_status(client, created.id, ("in_progress", *TERMINAL), 600)
+                enqueued.append(time.perf_counter() - start)
                 gateway_batches.append(created.id)
             with running_workers(env, directory, 2):
                 done = [wait_status(client, b, TERMINAL, 900) for b in gateway_batches]
@@ -113,8 +118,9 @@ def run_gateway(target: RedisTarget, count: int, repeats: int) -> list[Result]:
             intake[1],
             intake[0],
             TARGET,
-            "lines/s uploaded, created and enqueued via the gateway / uploaded and created at "
-            "the emulator",
+            "lines/s uploaded and created at the gateway / at the emulator",
+            until_enqueued_s=[round(s, 3) for s in enqueued],
+            enqueued_lines_per_s=round(count / min(enqueued), 1),
         ),
         throughput_result(
             "gateway_download",
@@ -125,3 +131,54 @@ def run_gateway(target: RedisTarget, count: int, repeats: int) -> list[Result]:
             gateway_peak_rss_mib=peak_rss_mib,
         ),
     ]
+
+
+UPLOAD_GROWTH_LIMIT_MIB = 100.0
+
+
+def run_gateway_memory(target: RedisTarget, size_bytes: int) -> Result:
+    """The gateway's peak RSS over its RSS before, for an upload of ``size_bytes`` (1 GB at
+    full size) and a download of the same file: both must stay flat."""
+    with tempfile.TemporaryDirectory(prefix="batchrelay-bench-gateway-memory-") as scratch:
+        path = Path(scratch) / "big.jsonl"
+        lines = 0
+        with path.open("wb") as handle:
+            while handle.tell() < size_bytes:
+                handle.write(items.request_line(lines) + b"\n")
+                lines += 1
+        env = {
+            "BATCHRELAY_REDIS_URL": target.url,
+            "BATCHRELAY_GATEWAY_KEYS": json.dumps({"bench": KEY}),
+            "BATCHRELAY_GATEWAY_MAX_FILE_BYTES": str(2 * size_bytes),
+        }
+        with running_gateway(env) as gateway:
+            client = gateway.client(KEY, timeout=1200, max_retries=0)
+            client.files.list()
+            before = gateway.peak_rss_mib()
+            start = time.perf_counter()
+            with path.open("rb") as handle:
+                file_id = client.files.create(file=(path.name, handle), purpose="batch").id
+            upload_s = time.perf_counter() - start
+            after_upload = gateway.peak_rss_mib()
+            download_s, downloaded = download(client, file_id)
+            after_download = gateway.peak_rss_mib()
+    assert downloaded == lines, f"{downloaded} of {lines} lines came back"
+    growth = after_download - before
+    absolute = {
+        "file_bytes": size_bytes,
+        "lines": lines,
+        "rss_before_mib": round(before, 1),
+        "peak_after_upload_mib": round(after_upload, 1),
+        "peak_after_download_mib": round(after_download, 1),
+        "upload_s": round(upload_s, 2),
+        "download_s": round(download_s, 2),
+    }
+    return Result(
+        "gateway_memory",
+        growth,
+        "MiB of gateway peak RSS growth over an upload and a download of the file",
+        None,
+        f"growth <= {UPLOAD_GROWTH_LIMIT_MIB:.0f} MiB",
+        growth <= UPLOAD_GROWTH_LIMIT_MIB,
+        absolute,
+    )

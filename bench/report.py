@@ -24,7 +24,8 @@ def _details(absolute: dict[str, Any]) -> list[str]:
             steps = absolute["timeline_s"].items()
             out.append("timeline " + ", ".join(f"{k}={v}" for k, v in steps))
         return out
-    return [", ".join(f"{k}={absolute[k]}" for k in MEMORY_KEYS if k in absolute)]
+    keys = [k for k in MEMORY_KEYS if k in absolute] or list(absolute)
+    return [", ".join(f"{k}={absolute[k]}" for k in keys)]
 
 
 def line(result: Result) -> str:
