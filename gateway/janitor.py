@@ -4,9 +4,10 @@ another a lease later.
 
 validating -> intake (gateway/intake.py) -> in_progress -> its items counted as the workers
 deliver them -> finalizing -> completed, with an output and an error file written from the
-results (gateway/output.py). Past its deadline, or once cancelled, a batch's waiting items are withdrawn (dead,
-`batch_expired` or `batch_cancelled`), its batches at the provider cancelled (their finished
-lines kept), and it ends `expired` or `cancelled` once nothing of it is left in flight."""
+results (gateway/output.py). Past its deadline, or once cancelled, a batch's waiting items are
+withdrawn (dead, `batch_expired` or `batch_cancelled`), its batches at the provider cancelled
+(their finished lines kept), and it ends `expired` or `cancelled` once nothing of it is left
+in flight."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import openai
+import orjson
 import pytest
 from redis import Redis
 
@@ -66,3 +67,41 @@ def test_a_body_that_is_not_a_request(acme: openai.OpenAI) -> None:
     failed = create(acme, line + b"\n")
     [error] = failed.errors.data
     assert (error.code, error.line, error.param) == ("invalid_request", 1, "body.model")
+
+
+def test_mixed_models_in_one_file_are_taken(acme: openai.OpenAI, redis: Redis) -> None:
+    """Unlike OpenAI, one file may mix models: each model's lines get a partition of their own."""
+    lines = [
+        orjson.dumps(
+            {
+                "custom_id": f"m-{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+            }
+        )
+        for n, model in enumerate(["gpt-4o-mini", "gpt-4o", "gpt-4o-mini"])
+    ]
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(b"\n".join(lines))), purpose="batch")
+    batch = acme.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    wait_for(lambda: acme.batches.retrieve(batch.id).status == "in_progress", 20, "enqueued")
+    models = {orjson.loads(entry)["model"] for entry in redis.hvals("br:partitions")}
+    assert models == {"gpt-4o-mini", "gpt-4o"}
+
+
+def test_embeddings_lines_count_their_inputs(acme: openai.OpenAI, redis: Redis) -> None:
+    line = {
+        "custom_id": "e-1",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "text-embedding-3-small", "input": ["a", "b", "c"]},
+    }
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(orjson.dumps(line))), purpose="batch")
+    batch = acme.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    wait_for(lambda: acme.batches.retrieve(batch.id).status == "in_progress", 20, "enqueued")
+    [item_key] = redis.keys("br:{*}:item:*")
+    assert redis.hget(item_key, "inputs") == b"3"

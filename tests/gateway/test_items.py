@@ -142,3 +142,10 @@ def test_wait_long_polls_until_the_result(
         assert found["result"]["response"]["body"]["object"] == "chat.completion"
         assert found["state"] in ("succeeded", "delivered")
         assert get(gateway, ACME_KEY, "polled", wait=-1).status_code == 400
+
+
+def test_the_openapi_document_lists_every_route(gateway: RunningGateway) -> None:
+    document = httpx.get(f"{gateway.url}/openapi.json").json()
+    paths = set(document["paths"])
+    assert {"/v1/items", "/v1/items/{item_id}", "/v1/files", "/v1/batches"} <= paths
+    assert "/webhooks/{provider}" not in paths and "/healthz" not in paths
