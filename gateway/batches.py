@@ -25,6 +25,7 @@ router = APIRouter()
 WINDOW = re.compile(r"^(\d{1,6})([smh])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_WINDOW_HOURS = 168
+RESULT_MARGIN_SECONDS = 3600
 MAX_METADATA_KEYS, MAX_KEY_CHARS, MAX_VALUE_CHARS = 16, 64, 512
 CANCELLABLE = frozenset({"validating", "in_progress"})
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
@@ -101,18 +102,29 @@ def create_batch(
         if not body.get(name):
             raise missing_parameter(name)
     endpoint = body["endpoint"]
-    if endpoint not in {e.value for e in Endpoint}:
+    if not isinstance(endpoint, str) or endpoint not in {e.value for e in Endpoint}:
         raise invalid_request(f"The endpoint '{endpoint}' is not supported.", "endpoint")
     seconds = window_seconds(body["completion_window"])
-    metadata = checked_metadata(body.get("metadata"))
-    record = backend.redis.hgetall(backend.keys.gateway_file(str(body["input_file_id"])))
-    if not record or FileRecord.from_hash(body["input_file_id"], record).tenant != tenant:
+    # Items and results expire a result TTL after they finish: all must outlive the batch.
+    if seconds > backend.settings.result_ttl - RESULT_MARGIN_SECONDS:
         raise invalid_request(
-            f"No such File object: {body['input_file_id']}", "input_file_id", "file_not_found"
+            "completion_window must end an hour before results expire "
+            f"(BATCHRELAY_RESULT_TTL, {backend.settings.result_ttl} s).",
+            "completion_window",
+        )
+    metadata = checked_metadata(body.get("metadata"))
+    file_id = str(body["input_file_id"])
+    raw = backend.redis.hgetall(backend.keys.gateway_file(file_id))
+    record = FileRecord.from_hash(file_id, raw) if raw else None
+    if record is None or record.tenant != tenant:
+        raise invalid_request(f"No such File object: {file_id}", "input_file_id", "file_not_found")
+    if record.purpose != "batch":
+        raise invalid_request(
+            f"File {file_id} has purpose '{record.purpose}', not 'batch'.", "input_file_id"
         )
     check_room(backend, tenant)
     batch = backend.batches.create(
-        tenant, body["input_file_id"], endpoint, body["completion_window"], seconds, metadata
+        tenant, file_id, endpoint, body["completion_window"], seconds, metadata
     )
     request.app.state.janitor.wake()
     return JsonResponse(batch_object(backend, batch))

@@ -87,6 +87,8 @@ class BatchStore:
         pipe.hset(self.keys.gateway_batch(batch_id), mapping=fields)
         pipe.zadd(self.keys.gateway_batches(tenant), {batch_id: now})
         pipe.zadd(self.keys.gateway_open, {batch_id: now})
+        # The file may not be deleted while this batch reads it (gateway/filestore.py).
+        pipe.hset(self.keys.gateway_file(input_file_id), "validating", batch_id)
         pipe.execute()
         return GatewayBatch(batch_id, {k: str(v) for k, v in fields.items()})
 

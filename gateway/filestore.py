@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from gateway.errors import not_found
+from gateway.errors import GatewayError, not_found
 from producers.keys import Keys
 
 CHUNK_BYTES = 1024 * 1024
@@ -220,8 +220,19 @@ class FileStore:
     # -- delete -----------------------------------------------------------------------------
 
     async def delete(self, tenant: str, file_id: str) -> FileRecord:
-        """Delete the tenant's file (record, chunks, index entry), or raise the 404."""
+        """Delete the tenant's file (record, chunks, index entry), or raise the 404; a 409
+        while a batch of it is still validating (reading it)."""
         record = await self.get(tenant, file_id)
+        reader = await self.redis.hget(self.keys.gateway_file(file_id), "validating")
+        if reader is not None:
+            batch_id = _text(reader)
+            status = await self.redis.hget(self.keys.gateway_batch(batch_id), "status")
+            if status is not None and _text(status) == "validating":
+                raise GatewayError(
+                    409,
+                    f"File {file_id} is being read by batch {batch_id}, which is validating.",
+                    code="file_in_use",
+                )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.gateway_file(file_id), self.keys.gateway_file_chunks(file_id))
             pipe.zrem(self.keys.gateway_files(tenant), file_id)

@@ -18,6 +18,7 @@ from gateway.backend import Backend
 from gateway.batchstore import GatewayBatch
 from gateway.validation import LineChecker, Problem, file_lines
 from producers.models import PreparedItem
+from producers.replies import text
 
 log = logging.getLogger("batchrelay.gateway")
 UNIQUE_CHUNK = 1000
@@ -26,7 +27,15 @@ SUBMIT_SLICE = 10_000
 
 def intake(backend: Backend, batch: GatewayBatch, keep_lock: Callable[[], object]) -> None:
     """Validate the batch's file; then enqueue it and move the batch to `in_progress`, or fail
-    it with the file's errors."""
+    it with the file's errors; then let the file be deleted again."""
+    read(backend, batch, keep_lock)
+    file_key = backend.keys.gateway_file(batch.fields["input_file_id"])
+    if text(backend.redis.hget(file_key, "validating") or b"") == batch.id:
+        backend.redis.hdel(file_key, "validating")
+
+
+def read(backend: Backend, batch: GatewayBatch, keep_lock: Callable[[], object]) -> None:
+    """The two passes over the file, and the batch's move to `in_progress` or `failed`."""
     checker = check_file(backend, batch, keep_lock)
     if checker.lines > backend.settings.max_queued:
         checker.fail(
@@ -47,7 +56,9 @@ def intake(backend: Backend, batch: GatewayBatch, keep_lock: Callable[[], object
     # Written first: a batch cancelled during intake must know where its items went.
     partitions = orjson.dumps(sorted(checker.partitions)).decode()
     backend.batches.update(batch.id, total=checker.lines, partitions=partitions)
-    enqueue(backend, batch, checker, keep_lock)
+    enqueued = enqueue(backend, batch, checker, keep_lock)
+    if enqueued != checker.lines:  # the file changed between the passes: it cannot, but if
+        raise RuntimeError(f"gateway batch {batch.id}: {enqueued} of {checker.lines} enqueued")
     backend.batches.move(batch.id, frozenset({"validating"}), "in_progress")
     log.info("gateway batch %s: %d requests enqueued", batch.id, checker.lines)
 
@@ -84,17 +95,18 @@ def check_file(
 
 def enqueue(
     backend: Backend, batch: GatewayBatch, checker: LineChecker, keep_lock: Callable[[], object]
-) -> None:
-    """The second pass: the custom_ids listed in line order, and every line submitted."""
+) -> int:
+    """The second pass: the custom_ids listed in line order, and every line submitted; how
+    many lines it enqueued."""
     lines_key = backend.keys.gateway_batch_lines(batch.id)
     backend.redis.delete(lines_key)
     custom_ids: list[bytes] = []
 
     def flush() -> None:
+        keep_lock()  # raises once another replica may have taken the batch over
         if custom_ids:
             backend.redis.rpush(lines_key, *custom_ids)
             custom_ids.clear()
-        keep_lock()
 
     def items() -> Iterator[PreparedItem]:
         lines = file_lines(backend.redis, backend.keys, batch.fields["input_file_id"])
@@ -107,12 +119,16 @@ def enqueue(
         flush()
 
     stream = items()
+    enqueued = 0
     # A slice at a time: a report lists every id, and a file may hold millions.
     while chunk := list(islice(stream, SUBMIT_SLICE)):
+        keep_lock()
+        enqueued += len(chunk)
         report = backend.producer.submit_many(chunk)
         if not report.ok:
             # Checked already: only a full queue (BATCHRELAY_MAX_QUEUED) can refuse one now.
             raise RuntimeError(f"gateway batch {batch.id}: {len(report.queue_full)} refused")
+    return enqueued
 
 
 __all__ = ["Problem", "intake"]

@@ -30,6 +30,7 @@ from producers.replies import text
 log = logging.getLogger("batchrelay.gateway")
 PASS_SECONDS = 0.5
 BATCHES_PER_PASS = 20
+RETRY_SECONDS = 5.0
 OPEN = frozenset({"in_progress", "cancelling", "finalizing"})
 CODES = {"cancelled": "batch_cancelled", "expired": "batch_expired"}
 
@@ -66,20 +67,27 @@ def withdraw(backend: Backend, batch: GatewayBatch, code: str) -> None:
         for live in backend.redis.smembers(backend.keys.partition(tag).live):
             ours = backend.store.batches.get(text(live))
             if ours.provider_id and not ours.get("gateway_cancel"):
-                backend.store.batches.update(ours.id, gateway_cancel=1)
                 try:
                     backend.providers.of_partition(tag).cancel(ours.provider_id)
-                except BatchrelayError as error:
+                except BatchrelayError as error:  # tried again at the next pass
                     log.warning("gateway batch %s: cancelling %s: %s", batch.id, ours.id, error)
+                    continue
+                backend.store.batches.update(ours.id, gateway_cancel=1)
 
 
-def finalize(backend: Backend, batch: GatewayBatch, done: Progress, final: str) -> None:
-    """Generate the batch's files and end it (a janitor that died here is followed by one
-    that does it again)."""
+def finalize(
+    backend: Backend,
+    batch: GatewayBatch,
+    done: Progress,
+    final: str,
+    keep_lock: Callable[[], object],
+) -> None:
+    """Write the batch's files and end it (a janitor that died here is followed by one that
+    does it again)."""
     if not backend.batches.move(batch.id, OPEN, "finalizing"):
         return
-    output = write_file(backend, batch, OUTPUT) if done.completed else None
-    errors = write_file(backend, batch, ERRORS) if done.failed else None
+    output = write_file(backend, batch, OUTPUT, keep_lock) if done.completed else None
+    errors = write_file(backend, batch, ERRORS, keep_lock) if done.failed else None
     backend.batches.move(
         batch.id,
         frozenset({"finalizing"}),
@@ -105,15 +113,15 @@ def advance(backend: Backend, batch: GatewayBatch, keep_lock: Callable[[], objec
     ending = batch.fields.get("ending", "")
     if batch.status == "cancelling":
         ending = "cancelled"
-    elif not ending and now >= batch.number("expires_at"):
-        ending = "expired"
+    elif not ending and batch.status != "finalizing" and now >= batch.number("expires_at"):
+        ending = "expired"  # a batch finalizing had every line done in time
     if ending and ending != batch.fields.get("ending"):
         backend.batches.update(batch.id, ending=ending)
     if ending and batch.status != "finalizing":
         withdraw(backend, batch, CODES[ending])
     done = progress(backend, batch)
     if done.done or batch.status == "finalizing":
-        finalize(backend, batch, done, ending or "completed")
+        finalize(backend, batch, done, ending or "completed", keep_lock)
         return None
     return now + (1.0 if ending else 2.0)
 
@@ -145,19 +153,34 @@ class Janitor(threading.Thread):
 
     def run_pass(self) -> None:
         backend = self.backend
+        lease = backend.settings.lease_seconds
         for batch_id in backend.batches.due(time.time(), BATCHES_PER_PASS):
             key = backend.keys.gateway_batch_lock(batch_id)
-            lock = backend.store.locks.lock(key, backend.settings.lease_seconds)
+            lock = backend.store.locks.lock(key, lease)
             if not lock.acquire():
-                continue  # another replica has it
+                # Another replica has it and schedules it when done; should it die, a lease
+                # from now is when its lock is free. Meanwhile the other due batches come up.
+                backend.batches.schedule(batch_id, time.time() + lease)
+                continue
             try:
-                batch = backend.batches.load(batch_id)
-                later = None if batch is None else advance(backend, batch, lock.reacquire)
-                if later is None:
-                    backend.redis.zrem(backend.keys.gateway_open, batch_id)
-                else:
-                    backend.batches.schedule(batch_id, later)
+                self.advance_one(batch_id, lock.reacquire)
             finally:
                 # Expired meanwhile (LockNotOwnedError): another replica may have it now.
                 with contextlib.suppress(LockError):
                     lock.release()
+
+    def advance_one(self, batch_id: str, keep_lock: Callable[[], object]) -> None:
+        """Advance one batch; a failure is logged and the batch looked at again later, so one
+        batch never stalls the others."""
+        backend = self.backend
+        try:
+            batch = backend.batches.load(batch_id)
+            later = None if batch is None else advance(backend, batch, keep_lock)
+        except Exception:  # a Redis outage, a provider error, or a bug
+            log.exception("gateway batch %s: advancing failed; trying again later", batch_id)
+            backend.batches.schedule(batch_id, time.time() + RETRY_SECONDS)
+            return
+        if later is None:
+            backend.redis.zrem(backend.keys.gateway_open, batch_id)
+        else:
+            backend.batches.schedule(batch_id, later)

@@ -17,6 +17,8 @@ from producers.keys import REQUEST_SECONDS_SUFFIX
 log = logging.getLogger("batchrelay.gateway")
 UNMATCHED = "unmatched"
 UNCOUNTED = frozenset({"/healthz"})  # probes every few seconds, from every load balancer
+METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"})
+"""Any other method is counted as OTHER: a client may send any, and labels must stay few."""
 
 
 def route_of(scope: Scope) -> str:
@@ -56,7 +58,8 @@ class RequestCounter:
         route = route_of(scope)
         if route in UNCOUNTED:
             return
-        field = f"{scope['method']} {route} {status}"
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        field = f"{method} {route} {status}"
         key = state.keys.gateway_requests
         try:
             pipe = redis.pipeline(transaction=False)

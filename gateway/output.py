@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -132,8 +132,14 @@ def lines(backend: Backend, batch: GatewayBatch, which: str) -> Iterator[bytes]:
             yield b"\n".join(out) + b"\n"
 
 
-def write_file(backend: Backend, batch: GatewayBatch, which: str) -> str | None:
-    """Write the batch's output or error file; its id, or None when it has no line."""
+def write_file(
+    backend: Backend,
+    batch: GatewayBatch,
+    which: str,
+    keep_lock: Callable[[], object] = lambda: None,
+) -> str | None:
+    """Write the batch's output or error file; its id, or None when it has no line.
+    ``keep_lock`` renews the batch's lock before every write (and raises once it is lost)."""
     file_id = output_file_id(batch.id, which)
     keys = backend.keys
     pending = keys.gateway_file_chunks(file_id) + ":" + secrets.token_hex(4)
@@ -142,6 +148,7 @@ def write_file(backend: Backend, batch: GatewayBatch, which: str) -> str | None:
 
     def push(final: bool) -> None:
         while len(buffer) >= CHUNK_BYTES or (final and buffer):
+            keep_lock()
             pipe = backend.redis.pipeline(transaction=False)
             pipe.rpush(pending, bytes(buffer[:CHUNK_BYTES]))
             pipe.expire(pending, PENDING_UPLOAD_TTL)
@@ -159,6 +166,7 @@ def write_file(backend: Backend, batch: GatewayBatch, which: str) -> str | None:
         file_id, batch.tenant, f"{batch.id}_{which}.jsonl", "batch_output", size, int(time.time())
     )
     ttl = backend.settings.result_ttl
+    keep_lock()
     pipe = backend.redis.pipeline(transaction=True)
     pipe.rename(pending, keys.gateway_file_chunks(file_id))
     pipe.expire(keys.gateway_file_chunks(file_id), ttl)

@@ -132,7 +132,9 @@ def _too_large(max_file_bytes: int) -> GatewayError:
 class _ChunkWriter:
     """Pushes chunks to Redis in a task of its own, so the body keeps streaming in meanwhile
     (a push waited for in the request loop made an upload twice as slow); at most
-    ``IN_FLIGHT`` chunks wait, so memory stays bounded."""
+    ``IN_FLIGHT`` chunks wait, so memory stays bounded. A failed push is kept and raised by
+    the next put() or finish(); the task goes on taking (and dropping) chunks until the end,
+    so a put() never waits for ever on a queue nobody reads."""
 
     IN_FLIGHT = 2
 
@@ -140,26 +142,38 @@ class _ChunkWriter:
         self.store = store
         self.file_id = file_id
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.IN_FLIGHT)
+        self.error: BaseException | None = None
+        self.dropping = False
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         while (chunk := await self.queue.get()) is not None:
-            await self.store.push_chunk(self.file_id, chunk)
+            if self.error is None and not self.dropping:
+                try:
+                    await self.store.push_chunk(self.file_id, chunk)
+                except Exception as error:  # raised in the request by put() or finish()
+                    self.error = error
 
     async def put(self, chunk: bytes | None) -> None:
         """Queue a chunk (None: the end); raise the error a push failed with."""
-        if self.task.done():
-            await self.task
+        if self.error is not None:
+            raise self.error
         await self.queue.put(chunk)
 
     async def finish(self) -> None:
         await self.put(None)
         await self.task
+        if self.error is not None:
+            raise self.error
 
     async def abandon(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(BaseException):
-            await self.task
+        """Stop after the push under way (never cancelled: a Redis command cut off half way
+        can leave its connection unusable for the next one, the discard of the chunks)."""
+        self.dropping = True
+        if not self.task.done():
+            await self.queue.put(None)
+            with contextlib.suppress(Exception):
+                await self.task
 
 
 async def _flush(upload: _MultipartUpload, writer: _ChunkWriter, final: bool) -> None:

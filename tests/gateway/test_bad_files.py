@@ -105,3 +105,49 @@ def test_embeddings_lines_count_their_inputs(acme: openai.OpenAI, redis: Redis) 
     wait_for(lambda: acme.batches.retrieve(batch.id).status == "in_progress", 20, "enqueued")
     [item_key] = redis.keys("br:{*}:item:*")
     assert redis.hget(item_key, "inputs") == b"3"
+
+
+def test_a_window_results_would_outlive_is_refused(acme: openai.OpenAI) -> None:
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(jsonl(1))), purpose="batch")
+    with pytest.raises(openai.BadRequestError) as refused:
+        acme.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="168h",  # type: ignore[arg-type]  # the result TTL is 7 days
+        )
+    assert refused.value.param == "completion_window"
+    assert "BATCHRELAY_RESULT_TTL" in refused.value.message
+
+
+def test_only_a_batch_file_is_a_batch_input(acme: openai.OpenAI, redis: Redis) -> None:
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(jsonl(1))), purpose="batch")
+    redis.hset(f"br:gw:file:{uploaded.id}", "purpose", "batch_output")  # as an output file
+    with pytest.raises(openai.BadRequestError) as refused:
+        acme.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    assert refused.value.param == "input_file_id" and "batch_output" in refused.value.message
+
+
+def test_an_input_file_is_not_deleted_while_its_batch_validates(
+    acme: openai.OpenAI, redis: Redis
+) -> None:
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(jsonl(1))), purpose="batch")
+    # A batch that is reading the file right now (its janitor holds it in validating).
+    redis.hset("br:gw:batch:batch_reading", "status", "validating")
+    redis.hset(f"br:gw:file:{uploaded.id}", "validating", "batch_reading")
+    with pytest.raises(openai.ConflictError) as refused:
+        acme.files.delete(uploaded.id)
+    assert refused.value.code == "file_in_use"
+    redis.hset("br:gw:batch:batch_reading", "status", "in_progress")
+    assert acme.files.delete(uploaded.id).deleted
+
+
+def test_a_batch_lets_its_file_go_once_validated(acme: openai.OpenAI, redis: Redis) -> None:
+    uploaded = acme.files.create(file=("in.jsonl", io.BytesIO(jsonl(2))), purpose="batch")
+    batch = acme.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    wait_for(lambda: acme.batches.retrieve(batch.id).status == "in_progress", 20, "enqueued")
+    assert redis.hget(f"br:gw:file:{uploaded.id}", "validating") is None
+    assert acme.files.delete(uploaded.id).deleted

@@ -15,6 +15,8 @@ from redis import Redis
 from gateway.testing import RunningGateway, running_gateway
 from tests.gateway.conftest import ACME_KEY, GLOBEX_KEY, gateway_env, jsonl
 from tests.support.cluster import Cluster
+from tests.support.waiting import wait_for
+from tests.support.webhook_server import webhook_server
 
 
 def item(item_id: str | None = None, text: str = "hello") -> dict[str, Any]:
@@ -128,13 +130,17 @@ def test_a_tenant_over_its_limit_gets_429_with_retry_after(limited: RunningGatew
 
 
 @pytest.mark.slow
-def test_wait_long_polls_until_the_result(
+def test_wait_long_polls_until_the_result_and_the_webhook_comes(
     cluster: Cluster, worker_env: dict[str, str], redis_url: str
 ) -> None:
     cluster.worker()
     cluster.beat()
-    with running_gateway({**worker_env, **gateway_env(redis_url)}) as gateway:
-        assert post(gateway, ACME_KEY, item("polled", "Great product")).status_code == 200
+    with (
+        webhook_server() as (url, received),
+        running_gateway({**worker_env, **gateway_env(redis_url)}) as gateway,
+    ):
+        hooked = {**item("polled", "Great product"), "callback": {"url": url}}
+        assert post(gateway, ACME_KEY, hooked).status_code == 200
         answer = get(gateway, ACME_KEY, "polled", wait=60)
         assert answer.status_code == 200
         found = answer.json()
@@ -142,6 +148,10 @@ def test_wait_long_polls_until_the_result(
         assert found["result"]["response"]["body"]["object"] == "chat.completion"
         assert found["state"] in ("succeeded", "delivered")
         assert get(gateway, ACME_KEY, "polled", wait=-1).status_code == 400
+        wait_for(lambda: received.bodies, 30, "the item's webhook")
+    headers, body = received.bodies[0]
+    assert headers["idempotency-key"] == "polled:1"
+    assert orjson.loads(body)["custom_id"] == "polled"
 
 
 def test_the_openapi_document_lists_every_route(gateway: RunningGateway) -> None:

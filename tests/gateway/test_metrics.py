@@ -25,6 +25,7 @@ def test_requests_are_counted_by_route_and_status(
         acme.files.retrieve("file-nobody")
     httpx.get(f"{gateway.base_url}/files")  # no key: 401
     httpx.get(f"{gateway.url}/healthz")  # probes are not counted
+    httpx.request("BREW", f"{gateway.base_url}/files")  # any method: counted as OTHER
 
     registry = registry_for(Store(redis, settings))
 
@@ -37,6 +38,8 @@ def test_requests_are_counted_by_route_and_status(
     assert sample("batchrelay_gateway_requests_total", "/v1/files/{file_id}", "404") == 1
     assert sample("batchrelay_gateway_requests_total", "/v1/files", "401") == 1
     assert sample("batchrelay_gateway_requests_total", "/healthz", "200") is None
+    other = {"method": "OTHER", "route": "/v1/files", "status": "405"}
+    assert registry.get_sample_value("batchrelay_gateway_requests_total", other) == 1
     seconds = sample("batchrelay_gateway_request_seconds_total", "/v1/files", "200")
     assert seconds is not None and 0 < seconds < 10
     fields = {text(f) for f in redis.hkeys("br:gw:requests")}

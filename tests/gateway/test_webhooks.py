@@ -110,6 +110,8 @@ def test_a_bad_signature_is_a_400_and_changes_nothing(
     assert answer.json()["error"]["type"] == "invalid_request_error"
     unsigned = httpx.post(f"{hooked_stack.url}/webhooks/openai", content=event("batch_x"))
     assert unsigned.status_code == 400
+    huge = httpx.post(f"{hooked_stack.url}/webhooks/openai", content=b"x" * 100_000)
+    assert huge.status_code == 413
     assert all_keys(redis) == before
 
 

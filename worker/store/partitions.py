@@ -56,8 +56,13 @@ class Partitions(StorePart):
         return text_hash(self.redis.hgetall(self._budget_key(partition)))
 
     def add_in_flight(self, partition: Partition, tokens: float) -> None:
-        """Count a batch's estimated tokens in (or, negative, out of) flight."""
-        self.redis.hincrbyfloat(self._budget_key(partition), "tokens_in_flight", tokens)
+        """Count a batch's estimated tokens in (or, negative, out of) flight. Never below 0: a
+        batch created before budgets were kept per model (in its partition's meta) takes out
+        what it never put in; the excess is added back, concurrent counts untouched."""
+        key = self._budget_key(partition)
+        now_in_flight = float(self.redis.hincrbyfloat(key, "tokens_in_flight", tokens))
+        if now_in_flight < 0:
+            self.redis.hincrbyfloat(key, "tokens_in_flight", -now_in_flight)
 
     def back_off(self, partition: Partition, now: float) -> float:
         """Count a token_limit_exceeded strike and stop packing the model at its provider for
@@ -94,12 +99,17 @@ class Partitions(StorePart):
         keys = self.keys_of(partition.tag)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.counts)
+        # A gateway batch still open counts its progress from these counters (its withdrawn
+        # items are in no index): the partition lives at least as long as the batch.
+        pipe.zscore(self.keys.gateway_open, partition.group)
         for index in (keys.batches, keys.dead, keys.delayed, keys.queue, keys.leases):
             pipe.exists(index)
-        counts, *indexes = pipe.execute()
+        counts, open_batch, *indexes = pipe.execute()
         pending = ("queued", "packed", "submitted", "succeeded", "failed", "dead")
         states = {text(k): int(float(v)) for k, v in counts.items()}
-        if any(indexes) or not states.get("delivered") or any(states.get(s) for s in pending):
+        if open_batch is not None or any(indexes):
+            return False
+        if not states.get("delivered") or any(states.get(s) for s in pending):
             return False
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(self.keys.partitions, partition.tag)
