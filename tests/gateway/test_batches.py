@@ -42,7 +42,7 @@ def upload(client: openai.OpenAI, data: bytes, name: str = "input.jsonl") -> str
     return client.files.create(file=(name, io.BytesIO(data)), purpose="batch").id
 
 
-def finished(client: openai.OpenAI, batch_id: str, timeout: float = 90) -> Any:
+def finished(client: openai.OpenAI, batch_id: str, timeout: float = 180) -> Any:
     ended = ("completed", "failed", "expired", "cancelled")
     wait_for(lambda: client.batches.retrieve(batch_id).status in ended, timeout, "batch ended")
     return client.batches.retrieve(batch_id)
